@@ -1,0 +1,125 @@
+"""``reconciler schema`` (JSON Schema of the kinds) and ``reconciler actions`` (the catalogue)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from pydantic import TypeAdapter
+from rich.markup import escape
+from rich.table import Table
+
+from reconciler.actions.registry import default_registry
+from reconciler.cli.output import Format, OutputOption, console, fail, print_json
+from reconciler.definitions.base import API_VERSION
+from reconciler.definitions.durations import JsonSchemaGenerator
+from reconciler.definitions.loader import KINDS
+
+
+def kind_schemas() -> dict[str, Any]:
+    """A JSON Schema (2020-12) accepting any reconciler definition, one ``$defs`` entry per kind."""
+    defs: dict[str, Any] = {}
+    choices = []
+    for kind, model in KINDS.items():
+        schema = TypeAdapter(model).json_schema(
+            by_alias=True, ref_template="#/$defs/{model}", schema_generator=JsonSchemaGenerator
+        )
+        defs.update(schema.pop("$defs", {}))
+        schema["properties"]["apiVersion"] = {"const": API_VERSION}
+        defs[kind] = schema
+        choices.append({"$ref": f"#/$defs/{kind}"})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://reconciler.dev/schemas/v1alpha1.json",
+        "title": "reconciler definitions",
+        "oneOf": choices,
+        "$defs": defs,
+    }
+
+
+def schema(
+    kind: Annotated[str | None, typer.Option(help="only this kind (Workflow, Policy, ...)")] = None,
+) -> None:
+    """Print the JSON Schema of every kind, for editors and CI linters."""
+    document = kind_schemas()
+    if kind is not None:
+        if kind not in KINDS:
+            raise fail(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+        document = {
+            "$schema": document["$schema"],
+            "$ref": f"#/$defs/{kind}",
+            "$defs": document["$defs"],
+        }
+    print_json(document)
+
+
+def actions(
+    name: Annotated[str | None, typer.Argument(help="show one action with its parameters")] = None,
+    output: OutputOption = Format.text,
+) -> None:
+    """List the action catalogue: flags and parameter schemas."""
+    registry = default_registry()
+    selected = list(registry)
+    if name is not None:
+        action = registry.get(name)
+        if action is None:
+            raise fail(f"unknown action {name!r}; run `reconciler actions` for the list")
+        selected = [action]
+    if output is Format.json:
+        print_json(
+            [
+                {
+                    "name": a.name,
+                    "summary": a.summary,
+                    "mutating": a.mutating,
+                    "idempotent": a.idempotent,
+                    "dry_run": a.dry_run,
+                    "implemented": a.implemented,
+                    "params": a.params.model_json_schema(
+                        by_alias=True, schema_generator=JsonSchemaGenerator
+                    ),
+                }
+                for a in selected
+            ]
+        )
+        return
+    table = Table(box=None, pad_edge=False)
+    table.add_column("action", no_wrap=True)
+    for column in ("mutating", "idempotent", "dry-run", "status"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("summary")
+    for a in selected:
+        status = "ready" if a.implemented else "not yet"
+        table.add_row(
+            a.name,
+            _yes(a.mutating),
+            _yes(a.idempotent),
+            _yes(a.dry_run),
+            escape(status),
+            escape(a.summary),
+        )
+    console.print(table)
+    if name is None:
+        console.print(
+            "\n'not yet': declared and validated now; running it fails until its implementation lands."
+        )
+    else:
+        if not selected[0].implemented:
+            console.print(f"\nnot implemented yet: lands with {escape(selected[0].lands_with)}")
+        params = selected[0].params.model_json_schema(
+            by_alias=True, schema_generator=JsonSchemaGenerator
+        )
+        required = set(params.get("required", []))
+        console.print("\nparameters:")
+        for param, info in params.get("properties", {}).items():
+            kind = info.get("type") or " | ".join(
+                str(o.get("type", o.get("$ref", "?"))) for o in info.get("anyOf", [])
+            )
+            flag = "required" if param in required else f"default {info.get('default')!r}"
+            console.print(
+                f"  {escape(param)}: {escape(str(kind))} ({escape(flag)}) {escape(info.get('description', ''))}"
+            )
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"

@@ -1,0 +1,36 @@
+"""Shared output helpers: the rich consoles, JSON printing and the ``-o`` option."""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+# Piped output (CI logs, less) gets wide lines rather than rich's 80-column default.
+_WIDTH = None if sys.stdout.isatty() else 200
+console = Console(highlight=False, width=_WIDTH)
+errors = Console(stderr=True, highlight=False, width=_WIDTH)
+
+
+class Format(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+OutputOption = Annotated[
+    Format, typer.Option("--output", "-o", help="text for people, json for tools")
+]
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print an error for a person and return the exit to raise."""
+    errors.print(f"[red]error:[/red] {message}", markup=True)
+    return typer.Exit(code)

@@ -1,0 +1,155 @@
+"""``reconciler plan --alert FILE [PATH]``: which policies match, which guardrails fire, which steps run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from reconciler.actions.registry import default_registry
+from reconciler.cli.output import Format, OutputOption, console, fail, print_json
+from reconciler.cli.validating import load_paths
+from reconciler.definitions.alert import Alert, parse_alerts
+from reconciler.definitions.yamldoc import parse_documents
+from reconciler.errors import InputError
+from reconciler.matching.guardrails import StaticClusterView
+from reconciler.planning.plan import AlertPlan, PlannedExecution
+from reconciler.planning.plan import plan as build_plan
+from reconciler.settings import DEFAULT
+
+_COLLECTIONS = {
+    "Node": "nodes",
+    "Pod": "pods",
+    "Deployment": "deployments",
+    "StatefulSet": "statefulsets",
+    "HorizontalPodAutoscaler": "hpas",
+    "PodDisruptionBudget": "pdbs",
+}
+
+
+def read_data(path: Path) -> list[Any]:
+    """Documents of a JSON or YAML file (YAML 1.2, bounded like definitions)."""
+    if not path.is_file():
+        raise fail(f"{path}: no such file")
+    raw = path.read_bytes()
+    if path.suffix == ".json":
+        try:
+            return [json.loads(raw)]
+        except json.JSONDecodeError as exc:
+            raise fail(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
+    documents, problems = parse_documents(raw, str(path), DEFAULT.loader)
+    if problems:
+        raise fail(str(problems[0]))
+    return [d.value for d in documents]
+
+
+def read_alerts(path: Path) -> list[Alert]:
+    alerts: list[Alert] = []
+    for document in read_data(path):
+        try:
+            alerts.extend(parse_alerts(document, str(path)))
+        except InputError as exc:
+            raise fail(str(exc)) from exc
+    return alerts
+
+
+def read_cluster(path: Path) -> StaticClusterView:
+    objects: dict[str, list[dict[str, Any]]] = {}
+    for document in read_data(path):
+        items = (
+            document.get("items", [])
+            if isinstance(document, dict) and document.get("kind") == "List"
+            else [document]
+        )
+        for item in items:
+            if isinstance(item, dict) and item.get("kind") in _COLLECTIONS:
+                objects.setdefault(_COLLECTIONS[item["kind"]], []).append(item)
+    return StaticClusterView(objects)
+
+
+def plan(
+    alert: Annotated[
+        Path,
+        typer.Option(
+            "--alert", "-a", help="Alertmanager webhook payload or bare alert (JSON/YAML)"
+        ),
+    ],
+    path: Annotated[Path, typer.Argument(help="the remediation repository")] = Path(),
+    cluster: Annotated[
+        Path | None, typer.Option(help="Kubernetes manifests guardrail rules see as the cluster")
+    ] = None,
+    output: OutputOption = Format.text,
+) -> None:
+    """Show what an alert would do: matching policies, guardrails, params and ordered steps."""
+    alerts = read_alerts(alert)
+    outcome = load_paths([path])
+    if outcome.revision is None:
+        for problem in outcome.problems:
+            console.print(escape(str(problem)))
+        raise fail(f"{path} is not valid ({len(outcome.problems)} problems); fix them first", 1)
+    view = read_cluster(cluster) if cluster else StaticClusterView()
+    plans = build_plan(outcome.revision, alerts, default_registry(), view)
+    if output is Format.json:
+        print_json([p.as_json() for p in plans])
+        return
+    for entry in plans:
+        _print_alert(entry)
+
+
+def _print_alert(entry: AlertPlan) -> None:
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(entry.labels.items()) if k != "alertname")
+    console.print(
+        f"\n[bold]alert {escape(entry.alertname or '?')}[/bold] ({entry.status}) {{{escape(labels)}}}"
+    )
+    for error in entry.match_errors:
+        console.print(
+            f"  [yellow]policy {escape(error['policy'])}: match failed: {escape(error['error'])}[/yellow]"
+        )
+    if entry.status != "firing":
+        console.print(
+            "  resolved: starts nothing (policies with on_resolved: cancel cancel their open executions)"
+        )
+        return
+    if not entry.executions:
+        console.print("  no policy matches")
+        return
+    for rank, execution in enumerate(entry.executions, 1):
+        _print_execution(rank, execution)
+
+
+def _print_execution(rank: int, execution: PlannedExecution) -> None:
+    console.print(
+        f"  {rank}. policy [bold]{escape(execution.policy)}[/bold] (priority {execution.priority}, {execution.mode})"
+        f" -> workflow [bold]{escape(execution.workflow)}[/bold], target {escape(execution.target)}"
+    )
+    if execution.error:
+        console.print(f"     [red]cannot start: {escape(execution.error)}[/red]")
+        return
+    for name, value in execution.params.items():
+        console.print(f"     param {escape(name)} = {escape(json.dumps(value, default=str))}")
+    for gate in execution.policy_guardrails:
+        console.print(f"     guardrail: {escape(gate)}")
+    table = Table(
+        "step", "runs", "when / if", "with", "guardrails", box=None, pad_edge=False, padding=(0, 1)
+    )
+    for step in execution.steps:
+        condition = step.when if step.when != "success" else ""
+        if step.condition:
+            condition = f"{condition} if {step.condition}".strip()
+        rendered = json.dumps(step.with_, default=str) if step.with_ else ""
+        if step.renders_at_run_time:
+            rendered = f"(at run time) {rendered}"
+        fired = "; ".join(f"{g['effect']}: {g['message']}" for g in step.guardrails)
+        notes = "; ".join(step.notes)
+        table.add_row(
+            escape("  " * step.depth + step.id),
+            escape(step.detail + (" [mutating]" if step.mutating else "")),
+            escape(condition),
+            escape(rendered),
+            escape("; ".join(x for x in (fired, notes) if x)),
+        )
+    console.print(table)

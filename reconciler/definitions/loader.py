@@ -1,0 +1,285 @@
+"""Reads a remediation repository into typed definitions, reporting every problem found.
+
+Files come from a :class:`Tree` (a directory today; a Git revision's tree later, without a
+checkout). Every ``*.yaml``/``*.yml`` file is read (dot-files, dot-folders and a top-level
+``reports/`` skipped); documents of the ``reconciler.dev`` group become definitions, documents of
+other groups are left alone. The result is a :class:`Repository` plus a list of
+:class:`~reconciler.errors.Problem` located at ``path:line:col: field.path``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from reconciler.definitions.base import API_VERSION, GROUP
+from reconciler.definitions.guardrail import Guardrail
+from reconciler.definitions.policy import Policy
+from reconciler.definitions.repo_settings import RepoSettings
+from reconciler.definitions.workflow import Workflow
+from reconciler.definitions.workflow_test import WorkflowTest
+from reconciler.definitions.yamldoc import Document, Path, parse_documents
+from reconciler.errors import Problem
+from reconciler.settings import DEFAULT, LoaderLimits
+
+KINDS: dict[str, type[BaseModel]] = {
+    "Workflow": Workflow,
+    "Policy": Policy,
+    "Guardrail": Guardrail,
+    "WorkflowTest": WorkflowTest,
+    "Settings": RepoSettings,
+}
+
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a tree: its path relative to the repository root, and how to read it."""
+
+    path: str
+    read: Callable[[], bytes]
+
+
+class Tree(Protocol):
+    """Where definitions come from: a directory, a single file, or a Git revision's tree."""
+
+    def files(self) -> Iterable[SourceFile]: ...
+
+
+def is_yaml(name: str) -> bool:
+    return name.endswith((".yaml", ".yml"))
+
+
+@dataclass(frozen=True)
+class DirectoryTree:
+    """A directory on disk (or a single file), read recursively as SPEC §1 says."""
+
+    root: FsPath
+
+    def files(self) -> Iterator[SourceFile]:
+        if self.root.is_file():
+            yield SourceFile(str(self.root), self.root.read_bytes)
+            return
+        yield from self._walk(self.root, top=True)
+
+    def _walk(self, folder: FsPath, *, top: bool) -> Iterator[SourceFile]:
+        for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+            if entry.name.startswith(".") or (top and entry.name == "reports" and entry.is_dir()):
+                continue
+            if entry.is_dir():
+                yield from self._walk(entry, top=False)
+            elif entry.is_file() and is_yaml(entry.name):
+                yield SourceFile(self._display(entry), entry.read_bytes)
+
+    def _display(self, entry: FsPath) -> str:
+        return str(entry)
+
+
+@dataclass(frozen=True)
+class Located(Generic[T]):
+    """A definition and where it was read from, so later checks can point at file:line:col."""
+
+    definition: T
+    path: str
+    document: Document
+
+    @property
+    def name(self) -> str:
+        return str(self.document.value["metadata"]["name"])
+
+    def problem(self, field_path: Path, message: str) -> Problem:
+        line, column = self.document.locate(field_path)
+        return Problem(self.path, line, column, format_path(field_path), message)
+
+
+@dataclass
+class Repository:
+    """Every definition of one revision, by kind and name."""
+
+    workflows: dict[str, Located[Workflow]] = field(default_factory=dict)
+    policies: dict[str, Located[Policy]] = field(default_factory=dict)
+    guardrails: dict[str, Located[Guardrail]] = field(default_factory=dict)
+    tests: dict[str, Located[WorkflowTest]] = field(default_factory=dict)
+    settings: Located[RepoSettings] | None = None
+    files_read: int = 0
+    paths: set[str] = field(default_factory=set)
+
+    def collection(self, kind: str) -> dict[str, Any]:
+        collections: dict[str, dict[str, Any]] = {
+            "Workflow": self.workflows,
+            "Policy": self.policies,
+            "Guardrail": self.guardrails,
+            "WorkflowTest": self.tests,
+        }
+        return collections[kind]
+
+
+def format_path(path: Path) -> str:
+    """``("spec", "steps", 2, "id")`` -> ``spec.steps[2].id``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def load(
+    trees: Iterable[Tree], limits: LoaderLimits = DEFAULT.loader
+) -> tuple[Repository, list[Problem]]:
+    """Load every definition of the given trees into one repository."""
+    repository = Repository()
+    problems: list[Problem] = []
+    for tree in trees:
+        for source in tree.files():
+            repository.files_read += 1
+            repository.paths.add(source.path)
+            if repository.files_read > limits.max_files:
+                problems.append(
+                    Problem(source.path, 0, 0, "", f"more than {limits.max_files} YAML files")
+                )
+                return repository, problems
+            try:
+                data = source.read()
+            except OSError as exc:
+                problems.append(
+                    Problem(source.path, 0, 0, "", f"cannot read file: {exc.strerror or exc}")
+                )
+                continue
+            documents, file_problems = parse_documents(data, source.path, limits)
+            problems.extend(file_problems)
+            for document in documents:
+                _load_document(repository, source.path, document, problems)
+    return repository, problems
+
+
+def _load_document(
+    repository: Repository, path: str, document: Document, problems: list[Problem]
+) -> None:
+    value = document.value
+    line, column = document.locate(())
+    if not isinstance(value, dict):
+        problems.append(
+            Problem(path, line, column, "", "a document must be a mapping with apiVersion and kind")
+        )
+        return
+    api_version, kind = value.get("apiVersion"), value.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        missing = "apiVersion" if not isinstance(api_version, str) else "kind"
+        problems.append(
+            Problem(
+                path,
+                line,
+                column,
+                missing,
+                f"missing {missing}; every document needs apiVersion and kind",
+            )
+        )
+        return
+    if api_version.split("/", 1)[0] != GROUP:
+        return  # another API group (a Kubernetes manifest, say): not ours
+    here = document.locate(("apiVersion",))
+    if api_version != API_VERSION:
+        problems.append(
+            Problem(
+                path,
+                *here,
+                "apiVersion",
+                f"unknown version {api_version!r}; this reconciler reads {API_VERSION}",
+            )
+        )
+        return
+    model = KINDS.get(kind)
+    if model is None:
+        problems.append(
+            Problem(
+                path,
+                *document.locate(("kind",)),
+                "kind",
+                f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}",
+            )
+        )
+        return
+    try:
+        definition = model.model_validate(value)
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, path, document))
+        return
+    _register(repository, kind, Located(definition, path, document), problems)
+
+
+def _register(
+    repository: Repository, kind: str, located: Located[Any], problems: list[Problem]
+) -> None:
+    if kind == "Settings":
+        if repository.settings is not None:
+            first = repository.settings
+            problems.append(
+                located.problem(
+                    ("kind",), f"a second Settings document; the first is at {first.path}"
+                )
+            )
+        else:
+            repository.settings = located
+        return
+    collection = repository.collection(kind)
+    name = located.name
+    if name in collection:
+        first = collection[name]
+        line, _ = first.document.locate(("metadata", "name"))
+        problems.append(
+            located.problem(
+                ("metadata", "name"),
+                f"duplicate {kind} name {name!r}; first defined at {first.path}:{line}",
+            )
+        )
+        return
+    collection[name] = located
+
+
+def _problems_from(exc: ValidationError, path: str, document: Document) -> list[Problem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        data_path = _data_path(document.value, error["loc"])
+        line, column = document.locate(data_path)
+        problems.append(Problem(path, line, column, format_path(data_path), _message(error)))
+    return sorted(set(problems))
+
+
+def _data_path(value: Any, loc: tuple[int | str, ...]) -> Path:
+    """The data path of a pydantic location: union member names dropped, a missing key kept."""
+    path: list[str | int] = []
+    current: Any = value
+    for part in loc:
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            current = current[part]
+        elif isinstance(part, str) and _is_union_tag(part):
+            continue
+        elif isinstance(current, dict):
+            path.append(part)  # a missing field: its parent's position, the field's name
+            break
+        else:
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _is_union_tag(part: str) -> bool:
+    return (
+        part[:1].isupper() or "[" in part or part in {"str", "int", "float", "bool", "list", "dict"}
+    )
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown field; check its spelling against `reconciler schema`"
+    if kind == "missing":
+        return "required field is missing"
+    message: str = error["msg"]
+    return message.removeprefix("Value error, ")

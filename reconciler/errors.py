@@ -1,0 +1,116 @@
+"""The error tree of reconciler: every exception the package raises on purpose.
+
+Callers catch these by what they should do next, not by where they came from::
+
+    ReconcilerError
+    ├── DefinitionError          one or more problems in the user's repository (file:line:col)
+    ├── ExpressionError          a CEL expression failed to compile or to evaluate
+    ├── ActionError              an action call failed
+    │   ├── TemporaryError       worth retrying (optionally after `delay` seconds)
+    │   ├── PermanentError       never retried: invalid input, not found, refused
+    │   └── NotImplementedAction the action is declared but its implementation has not landed
+    └── InputError               a file or payload given on the command line is unusable
+
+Library exceptions are wrapped at the boundary (``raise ... from exc``). Messages that may reach
+logs, reports or pull requests go through :func:`sanitize` first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+
+class ReconcilerError(Exception):
+    """Root of every error reconciler raises deliberately."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a definition, located in its file.
+
+    ``field`` is a dotted path inside the document (``spec.steps[2].retry.limit``); ``line`` and
+    ``column`` are 1-based (0 when unknown).
+    """
+
+    path: str
+    line: int
+    column: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.column}" if self.line else self.path
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+    def as_dict(self) -> dict[str, str | int]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "field": self.field,
+            "message": self.message,
+        }
+
+
+@dataclass
+class DefinitionError(ReconcilerError):
+    """A repository (or a single file) has problems; ``problems`` lists all of them."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+class ExpressionError(ReconcilerError):
+    """A CEL expression failed to compile or evaluate.
+
+    ``where`` names the expression's origin (``file:line:col: field``) when known.
+    """
+
+    def __init__(self, message: str, *, source: str = "", where: str = "") -> None:
+        self.message = message
+        self.source = source
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ActionError(ReconcilerError):
+    """An action call failed."""
+
+
+class TemporaryError(ActionError):
+    """A failure worth retrying; ``delay`` is the server's hint in seconds, if any."""
+
+    def __init__(self, message: str, *, delay: float | None = None) -> None:
+        self.delay = delay
+        super().__init__(message)
+
+
+class PermanentError(ActionError):
+    """A failure that retrying cannot fix (invalid input, not found, refused)."""
+
+
+class NotImplementedAction(PermanentError):
+    """The action is declared in the catalogue but its implementation has not landed yet."""
+
+
+class InputError(ReconcilerError):
+    """A file or payload handed to a command cannot be used (names the file and what to do)."""
+
+
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@")
+_BEARER = re.compile(r"(?i)(authorization:\s*bearer\s+|bearer\s+|token[=:]\s*)[A-Za-z0-9._~+/=-]+")
+
+
+def sanitize(message: str, secrets: frozenset[str] | set[str] = frozenset()) -> str:
+    """Remove URL credentials, bearer tokens and known secret values from a message."""
+    text = _URL_CREDENTIALS.sub(r"\g<scheme>***@", message)
+    text = _BEARER.sub(r"\1***", text)
+    for value in sorted(secrets, key=len, reverse=True):
+        if value:
+            text = text.replace(value, "***")
+    return text

@@ -1,0 +1,31 @@
+"""Static facts about an expression's source: which steps and variables it names.
+
+Validation uses this to reject ``steps.X`` where X is not upstream, and ``plan`` to know which
+``with:`` values it can render before any step has run. String literals are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+
+_STRING_LITERAL = re.compile(
+    r"""(?s)[rR]?(\"\"\".*?\"\"\"|'''.*?'''|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')"""
+)
+_STEP_REFERENCE = re.compile(
+    r"(?<![\w.])steps\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*[\"']([A-Za-z_]\w*)[\"']\s*\])"
+)
+_IDENTIFIER = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
+
+
+def _without_strings(source: str) -> str:
+    return _STRING_LITERAL.sub('""', source)
+
+
+def step_references(source: str) -> set[str]:
+    """Step ids named as ``steps.<id>`` or ``steps["<id>"]``."""
+    return {a or b for a, b in _STEP_REFERENCE.findall(_without_strings(source))}
+
+
+def names_used(source: str) -> set[str]:
+    """Top-level identifiers the expression mentions (variables and function names)."""
+    return set(_IDENTIFIER.findall(_without_strings(source)))

@@ -1,0 +1,124 @@
+"""``{{ <CEL> }}`` templates: every string value outside the bare-CEL fields is one.
+
+A value that is exactly one ``{{ ... }}`` keeps the expression's type (number, bool, list, map);
+otherwise each interpolation is turned into text and spliced in. Nested maps and lists (a step's
+``with:``) are compiled into a :class:`Template` tree once per revision and rendered many times.
+The text between ``{{`` and the first following ``}}`` is the expression, so a CEL string
+literal cannot itself contain ``}}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.errors import ExpressionError
+from reconciler.expressions.compiler import Activation, Expression, Scope, compile_expression
+from reconciler.expressions.values import to_text
+
+_INTERPOLATION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+
+Node = Any  # str | Expression | _Parts | dict[str, Node] | list[Node] | other literals
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """A string with interpolations: literal text and expressions, in order."""
+
+    parts: tuple[str | Expression, ...]
+
+
+def has_interpolation(text: str) -> bool:
+    return "{{" in text
+
+
+def compile_string(
+    text: str,
+    scope: Scope,
+    where: str = "",
+    on_error: Callable[[ExpressionError], None] | None = None,
+) -> Node:
+    """Compile one template string. Errors raise, or go to ``on_error`` to collect them all."""
+    if "{{" not in text:
+        return text
+    pieces: list[str | Expression] = []
+    position = 0
+    for match in _INTERPOLATION.finditer(text):
+        if match.start() > position:
+            pieces.append(text[position : match.start()])
+        try:
+            pieces.append(compile_expression(match.group(1).strip(), scope, where))
+        except ExpressionError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+            pieces.append(match.group(0))
+        position = match.end()
+    rest = text[position:]
+    if "{{" in rest:
+        error = ExpressionError(
+            "unclosed '{{' in template; close it with '}}'", source=text, where=where
+        )
+        if on_error is None:
+            raise error
+        on_error(error)
+    if rest:
+        pieces.append(rest)
+    if len(pieces) == 1 and isinstance(pieces[0], Expression):
+        return pieces[0]
+    return _Parts(tuple(pieces))
+
+
+def compile_value(
+    value: Any,
+    scope: Scope,
+    where: str = "",
+    on_error: Callable[[ExpressionError], None] | None = None,
+) -> Node:
+    """Compile every template string inside a nested value (maps, lists, scalars)."""
+    if isinstance(value, str):
+        return compile_string(value, scope, where, on_error)
+    if isinstance(value, dict):
+        return {key: compile_value(item, scope, where, on_error) for key, item in value.items()}
+    if isinstance(value, list):
+        return [compile_value(item, scope, where, on_error) for item in value]
+    return value
+
+
+def render(node: Node, activation: Activation) -> Any:
+    """Evaluate a compiled template tree into plain values."""
+    if isinstance(node, Expression):
+        return node.evaluate(activation)
+    if isinstance(node, _Parts):
+        return "".join(
+            part if isinstance(part, str) else to_text(part.evaluate(activation))
+            for part in node.parts
+        )
+    if isinstance(node, dict):
+        return {key: render(item, activation) for key, item in node.items()}
+    if isinstance(node, list):
+        return [render(item, activation) for item in node]
+    return node
+
+
+def expressions_in(node: Node) -> list[Expression]:
+    """Every compiled expression inside a template tree."""
+    found: list[Expression] = []
+    if isinstance(node, Expression):
+        found.append(node)
+    elif isinstance(node, _Parts):
+        found.extend(part for part in node.parts if isinstance(part, Expression))
+    elif isinstance(node, dict):
+        for item in node.values():
+            found.extend(expressions_in(item))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(expressions_in(item))
+    return found
+
+
+def is_dynamic(node: Node) -> bool:
+    """True if rendering the tree evaluates any expression."""
+    return bool(expressions_in(node))

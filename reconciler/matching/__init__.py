@@ -1,0 +1,1 @@
+"""Matching alerts to policies, and evaluating guardrail rules against an action."""

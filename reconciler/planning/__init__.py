@@ -1,0 +1,1 @@
+"""``reconciler plan``: what an alert would start, without starting anything."""

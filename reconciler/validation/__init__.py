@@ -1,0 +1,1 @@
+"""Checks beyond the schema, and compilation of a repository into a runnable :class:`Revision`."""
