@@ -66,5 +66,14 @@ def static_errors(
     return []
 
 
-def default_registry() -> Registry:
+def catalogue() -> Registry:
+    """A new registry of every declared action (tests that register fakes use their own)."""
     return Registry([*core.ACTIONS, *k8s.ACTIONS, *web.ACTIONS, *process.ACTIONS, *ai.ACTIONS])
+
+
+_default = catalogue()
+
+
+def default_registry() -> Registry:
+    """The process-wide registry; later issues register implementations on it."""
+    return _default

@@ -89,7 +89,7 @@ def plan(
     outcome = load_paths([path])
     if outcome.revision is None:
         for problem in outcome.problems:
-            console.print(escape(str(problem)))
+            console.print(escape(str(problem)), soft_wrap=True)
         raise fail(f"{path} is not valid ({len(outcome.problems)} problems); fix them first", 1)
     view = read_cluster(cluster) if cluster else StaticClusterView()
     plans = build_plan(outcome.revision, alerts, default_registry(), view)

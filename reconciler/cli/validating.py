@@ -53,7 +53,7 @@ def validate(
         )
     else:
         for problem in outcome.problems:
-            console.print(escape(str(problem)))
+            console.print(escape(str(problem)), soft_wrap=True)
         what = ", ".join(f"{n} {k}" for k, n in summary.items() if k != "files")
         names = " ".join(str(p) for p in targets)
         if outcome.ok:

@@ -28,6 +28,11 @@ def fingerprint(labels: dict[str, str]) -> str:
     return f"{value:016x}"
 
 
+def rfc3339(moment: datetime) -> str:
+    """UTC RFC 3339 with a ``Z``, as Alertmanager writes times."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 class Alert(Model):
     """One alert (the fields of the Alertmanager webhook, v4)."""
 
@@ -55,13 +60,17 @@ class Alert(Model):
         return self.labels.get("alertname", "")
 
     def as_cel(self) -> dict[str, Any]:
-        """The ``alert`` variable of expressions."""
+        """The ``alert`` variable of expressions.
+
+        Times are RFC 3339 strings (``timestamp(alert.startsAt)`` makes them timestamps):
+        cel-expr-python only accepts datetimes as top-level variables, not inside maps.
+        """
         return {
             "labels": dict(self.labels),
             "annotations": dict(self.annotations),
             "status": self.status,
-            "startsAt": self.starts_at,
-            "endsAt": self.ends_at,
+            "startsAt": rfc3339(self.starts_at),
+            "endsAt": rfc3339(self.ends_at),
             "fingerprint": self.fingerprint,
             "generatorURL": self.generator_url,
         }

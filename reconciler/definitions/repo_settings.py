@@ -11,7 +11,6 @@ from pydantic import Field
 
 from reconciler.definitions.base import Envelope, Model
 
-
 ReportFormat = Literal["markdown", "json", "html"]
 
 

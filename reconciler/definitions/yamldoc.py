@@ -45,8 +45,38 @@ _KNOWN_TAGS = {
 }
 
 
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+
 class _Yaml12Loader(yaml.CSafeLoader):
     """CSafeLoader whose implicit scalar types follow the YAML 1.2 core schema."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        # PyYAML's resolver is Python code run for every node; plain scalars repeat a lot
+        # (keys, template strings), so their tags are memoised. Same answers, a third the time.
+        if kind is yaml.ScalarNode:
+            if implicit[0]:
+                tag = _plain_tags.get(value)
+                if tag is None:
+                    tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+                    if len(_plain_tags) < 100_000:
+                        _plain_tags[value] = tag
+                return tag
+            if implicit[1]:
+                return _STR
+        elif kind is yaml.MappingNode and implicit:
+            return _MAP
+        elif kind is yaml.SequenceNode and implicit:
+            return _SEQ
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+
+_plain_tags: dict[str, str] = {}
+
+
+def clear_cache() -> None:
+    _plain_tags.clear()
 
 
 _Yaml12Loader.yaml_implicit_resolvers = {}
@@ -61,20 +91,74 @@ for _tag, _regex, _first in (
 
 @dataclass
 class Document:
-    """One YAML document: its value, where each part of it sits, and its index in the file."""
+    """One YAML document: its value, its index in the file, and its node graph for positions.
+
+    Positions are looked up on demand (only problems need them), by walking the node graph
+    along a path, which keeps the common case — a valid file — fast.
+    """
 
     value: Any
     index: int
-    positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    root: yaml.Node | None = field(default=None, repr=False)
 
     def locate(self, path: Path) -> tuple[int, int]:
-        """Line and column of ``path``, or of its nearest located ancestor."""
-        probe = tuple(path)
-        while probe:
-            if probe in self.positions:
-                return self.positions[probe]
-            probe = probe[:-1]
-        return self.positions.get((), (1, 1))
+        """1-based line and column of ``path`` (a mapping key's position for its value), or
+        of its nearest existing ancestor."""
+        node = self.root
+        if node is None:
+            return (1, 1)
+        where = node.start_mark
+        for part in path:
+            found = _child(node, part)
+            if found is None:
+                break
+            where, node = found
+        return (where.line + 1, where.column + 1)
+
+    @property
+    def positions(self) -> dict[Path, tuple[int, int]]:
+        """Every path of the document with its position (for tools and tests)."""
+        result: dict[Path, tuple[int, int]] = {}
+        if self.root is not None:
+            _collect_positions(self.root, (), self.root.start_mark, result, set())
+        return result
+
+
+def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Mark, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == part:
+                return key_node.start_mark, value_node
+    elif (
+        isinstance(node, yaml.SequenceNode)
+        and isinstance(part, int)
+        and 0 <= part < len(node.value)
+    ):
+        item = node.value[part]
+        return item.start_mark, item
+    return None
+
+
+def _collect_positions(
+    node: yaml.Node,
+    path: Path,
+    mark: yaml.Mark,
+    result: dict[Path, tuple[int, int]],
+    seen: set[int],
+) -> None:
+    result[path] = (mark.line + 1, mark.column + 1)
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                _collect_positions(
+                    value_node, (*path, key_node.value), key_node.start_mark, result, seen
+                )
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _collect_positions(item, (*path, index), item.start_mark, result, seen)
 
 
 class _YamlLimitError(Exception):
@@ -85,82 +169,75 @@ class _YamlLimitError(Exception):
 
 
 class _Builder:
-    """Turns a composed node graph into Python values, recording positions and bounding aliases."""
+    """Turns a composed node graph into Python values, bounding aliases, recursion and depth."""
 
     def __init__(self, limits: LoaderLimits) -> None:
         self.limits = limits
-        self.positions: dict[Path, tuple[int, int]] = {}
-        self._built: dict[int, tuple[Any, int]] = {}  # id(node) -> (value, expanded size)
+        self._built: dict[
+            int, tuple[Any, int]
+        ] = {}  # id(collection node) -> (value, expanded size)
         self._in_progress: set[int] = set()
         self.alias_expansion = 0
 
-    def build(self, node: yaml.Node, path: Path, depth: int = 0) -> tuple[Any, int]:
-        mark = node.start_mark
-        self.positions.setdefault(path, (mark.line + 1, mark.column + 1))
+    def build(self, node: yaml.Node, depth: int = 0) -> tuple[Any, int]:
+        if node.__class__ is yaml.ScalarNode:
+            return (node.value if node.tag == _STR else _scalar(node)), 1
         key = id(node)
-        if key in self._built:  # an alias: the same node reached again
-            value, size = self._built[key]
-            self.alias_expansion += size
+        built = self._built.get(key)
+        if built is not None:  # an alias: the same node reached again
+            self.alias_expansion += built[1]
             if self.alias_expansion > self.limits.max_alias_expansion:
                 raise _YamlLimitError(
                     f"YAML aliases expand to more than {self.limits.max_alias_expansion} nodes; "
                     "write the values out or use fewer anchors",
-                    mark,
+                    node.start_mark,
                 )
-            return value, size
+            return built
         if key in self._in_progress:
-            raise _YamlLimitError("recursive YAML alias: an anchor refers to itself", mark)
+            raise _YamlLimitError(
+                "recursive YAML alias: an anchor refers to itself", node.start_mark
+            )
         if depth > self.limits.max_depth:
-            raise _YamlLimitError(f"nesting deeper than {self.limits.max_depth} levels", mark)
-        self._in_progress.add(key)
-        try:
-            result = self._build_node(node, path, depth)
-        finally:
-            self._in_progress.discard(key)
-        self._built[key] = result
-        return result
-
-    def _build_node(self, node: yaml.Node, path: Path, depth: int) -> tuple[Any, int]:
+            raise _YamlLimitError(
+                f"nesting deeper than {self.limits.max_depth} levels", node.start_mark
+            )
         if node.tag not in _KNOWN_TAGS:
             raise _YamlLimitError(
                 f"unsupported YAML tag {node.tag!r}; use plain YAML values", node.start_mark
             )
-        if isinstance(node, yaml.MappingNode):
-            return self._build_mapping(node, path, depth)
-        if isinstance(node, yaml.SequenceNode):
+        self._in_progress.add(key)
+        if node.__class__ is yaml.MappingNode:
+            result = self._build_mapping(node, depth)
+        else:
             items: list[Any] = []
             size = 1
-            for index, child in enumerate(node.value):
-                value, child_size = self.build(child, (*path, index), depth + 1)
+            for child in node.value:
+                value, child_size = self.build(child, depth + 1)
                 items.append(value)
                 size += child_size
-            return items, size
-        return _scalar(node), 1
+            result = (items, size)
+        self._in_progress.discard(key)
+        self._built[key] = result
+        return result
 
-    def _build_mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> tuple[Any, int]:
-        result: dict[Any, Any] = {}
+    def _build_mapping(self, node: yaml.Node, depth: int) -> tuple[Any, int]:
+        result: dict[str, Any] = {}
         size = 1
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise _YamlLimitError("YAML merge keys (<<) are not supported", key_node.start_mark)
-            if not isinstance(key_node, yaml.ScalarNode):
+            if key_node.__class__ is not yaml.ScalarNode:
                 raise _YamlLimitError("mapping keys must be plain scalars", key_node.start_mark)
-            key = _scalar(key_node)
-            key = (
-                key
-                if isinstance(key, str)
-                else str(key).lower()
-                if isinstance(key, bool)
-                else str(key)
-            )
+            if key_node.tag == _STR:
+                key = key_node.value
+                if key == "<<":
+                    raise _YamlLimitError(
+                        "YAML merge keys (<<) are not supported", key_node.start_mark
+                    )
+            else:
+                scalar = _scalar(key_node)
+                key = str(scalar).lower() if isinstance(scalar, bool) else str(scalar)
             if key in result:
                 raise _YamlLimitError(f"duplicate key {key!r}", key_node.start_mark)
-            child_path = (*path, key)
-            self.positions[child_path] = (
-                key_node.start_mark.line + 1,
-                key_node.start_mark.column + 1,
-            )
-            value, child_size = self.build(value_node, child_path, depth + 1)
+            value, child_size = self.build(value_node, depth + 1)
             result[key] = value
             size += child_size
         return result, size
@@ -216,9 +293,8 @@ def parse_documents(
             node = loader.get_node()
             if node is None:  # pragma: no cover - check_node said there was one
                 break
-            builder = _Builder(limits)
-            value, _ = builder.build(node, ())
-            documents.append(Document(value, len(documents), builder.positions))
+            value, _ = _Builder(limits).build(node)
+            documents.append(Document(value, len(documents), node))
     except _YamlLimitError as exc:
         line, column = (exc.mark.line + 1, exc.mark.column + 1) if exc.mark else (0, 0)
         return documents, [Problem(path, line, column, "", exc.message)]

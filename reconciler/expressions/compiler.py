@@ -146,19 +146,23 @@ class Expression:
     scope: Scope
     program: Any
     result_type: str
-    where: str = ""
+    where: object = ""  # str() gives file:line:col: field (computed lazily by validation)
 
     def evaluate(self, activation: Activation) -> Any:
         """Evaluate against an activation; CEL errors raise ExpressionError."""
         try:
             result = self.program.eval(activation.native)
         except RuntimeError as exc:  # the library raises for some internal limits
-            raise ExpressionError(_clean(str(exc)), source=self.source, where=self.where) from exc
+            raise ExpressionError(
+                _clean(str(exc)), source=self.source, where=str(self.where)
+            ) from exc
         if result.type() == cel.Type.ERROR:
-            raise ExpressionError(_clean(str(result.value())), source=self.source, where=self.where)
+            raise ExpressionError(
+                _clean(str(result.value())), source=self.source, where=str(self.where)
+            )
         return result.plain_value()
 
-    def with_origin(self, where: str) -> Expression:
+    def with_origin(self, where: object) -> Expression:
         return Expression(self.source, self.scope, self.program, self.result_type, where)
 
 
@@ -173,20 +177,27 @@ class Activation:
 
 
 _cache: dict[tuple[Scope, str], tuple[Any, str]] = {}
+
+
+def clear_cache() -> None:
+    """Forget compiled programs (benchmarks measure a cold start with it)."""
+    _cache.clear()
+
+
 _CACHE_LIMIT = 100_000
 
 
-def compile_expression(source: str, scope: Scope, where: str = "") -> Expression:
+def compile_expression(source: str, scope: Scope, where: object = "") -> Expression:
     """Compile and type-check ``source`` in ``scope``; raise ExpressionError with the position."""
     limit = DEFAULT.expressions.max_source_length
     if len(source) > limit:
         raise ExpressionError(
             f"expression is {len(source)} characters long; the limit is {limit}",
             source=source,
-            where=where,
+            where=str(where),
         )
     if not source.strip():
-        raise ExpressionError("expression is empty", source=source, where=where)
+        raise ExpressionError("expression is empty", source=source, where=str(where))
     key = (scope, source)
     cached = _cache.get(key)
     if cached is None:
@@ -194,7 +205,7 @@ def compile_expression(source: str, scope: Scope, where: str = "") -> Expression
             program = _environment(scope).compile(source)
         except RuntimeError as exc:
             raise ExpressionError(
-                _compile_message(str(exc), scope), source=source, where=where
+                _compile_message(str(exc), scope), source=source, where=str(where)
             ) from exc
         cached = (program, program.return_type().name())
         if len(_cache) >= _CACHE_LIMIT:

@@ -7,6 +7,7 @@ Validation uses this to reject ``steps.X`` where X is not upstream, and ``plan``
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _STRING_LITERAL = re.compile(
     r"""(?s)[rR]?(\"\"\".*?\"\"\"|'''.*?'''|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')"""
@@ -17,15 +18,22 @@ _STEP_REFERENCE = re.compile(
 _IDENTIFIER = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
 
 
+def clear_cache() -> None:
+    step_references.cache_clear()
+    names_used.cache_clear()
+
+
 def _without_strings(source: str) -> str:
     return _STRING_LITERAL.sub('""', source)
 
 
-def step_references(source: str) -> set[str]:
+@lru_cache(maxsize=65536)
+def step_references(source: str) -> frozenset[str]:
     """Step ids named as ``steps.<id>`` or ``steps["<id>"]``."""
-    return {a or b for a, b in _STEP_REFERENCE.findall(_without_strings(source))}
+    return frozenset(a or b for a, b in _STEP_REFERENCE.findall(_without_strings(source)))
 
 
-def names_used(source: str) -> set[str]:
+@lru_cache(maxsize=65536)
+def names_used(source: str) -> frozenset[str]:
     """Top-level identifiers the expression mentions (variables and function names)."""
-    return set(_IDENTIFIER.findall(_without_strings(source)))
+    return frozenset(_IDENTIFIER.findall(_without_strings(source)))

@@ -37,12 +37,46 @@ def has_interpolation(text: str) -> bool:
 def compile_string(
     text: str,
     scope: Scope,
-    where: str = "",
+    where: object = "",
     on_error: Callable[[ExpressionError], None] | None = None,
 ) -> Node:
-    """Compile one template string. Errors raise, or go to ``on_error`` to collect them all."""
+    """Compile one template string. Errors raise, or go to ``on_error`` to collect them all.
+
+    Compiled strings are cached by (scope, text): templates such as ``{{ params.namespace }}``
+    repeat across a repository, and a compiled node is immutable.
+    """
     if "{{" not in text:
         return text
+    cached = _compiled_strings.get((scope, text))
+    if cached is not None and not where:
+        return cached
+    failed = False
+
+    def failing(exc: ExpressionError) -> None:
+        nonlocal failed
+        failed = True
+        if on_error is None:
+            raise exc
+        on_error(exc)
+
+    node = _compile_string(text, scope, where, failing)
+    if not failed and not where:
+        if len(_compiled_strings) >= 100_000:
+            _compiled_strings.clear()
+        _compiled_strings[(scope, text)] = node
+    return node
+
+
+_compiled_strings: dict[tuple[Scope, str], Node] = {}
+
+
+def clear_cache() -> None:
+    _compiled_strings.clear()
+
+
+def _compile_string(
+    text: str, scope: Scope, where: object, on_error: Callable[[ExpressionError], None]
+) -> Node:
     pieces: list[str | Expression] = []
     position = 0
     for match in _INTERPOLATION.finditer(text):
@@ -51,19 +85,16 @@ def compile_string(
         try:
             pieces.append(compile_expression(match.group(1).strip(), scope, where))
         except ExpressionError as exc:
-            if on_error is None:
-                raise
             on_error(exc)
             pieces.append(match.group(0))
         position = match.end()
     rest = text[position:]
     if "{{" in rest:
-        error = ExpressionError(
-            "unclosed '{{' in template; close it with '}}'", source=text, where=where
+        on_error(
+            ExpressionError(
+                "unclosed '{{' in template; close it with '}}'", source=text, where=str(where)
+            )
         )
-        if on_error is None:
-            raise error
-        on_error(error)
     if rest:
         pieces.append(rest)
     if len(pieces) == 1 and isinstance(pieces[0], Expression):
@@ -74,7 +105,7 @@ def compile_string(
 def compile_value(
     value: Any,
     scope: Scope,
-    where: str = "",
+    where: object = "",
     on_error: Callable[[ExpressionError], None] | None = None,
 ) -> Node:
     """Compile every template string inside a nested value (maps, lists, scalars)."""

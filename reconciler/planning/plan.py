@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.actions.registry import Registry
-from reconciler.definitions.alert import Alert
+from reconciler.definitions.alert import Alert, rfc3339
 from reconciler.definitions.durations import format_duration
 from reconciler.errors import ExpressionError
 from reconciler.expressions import templates
@@ -166,7 +166,7 @@ class _StepContext:
             "id": "plan",
             "workflow": workflow.name,
             "revision": "",
-            "started_at": now,
+            "started_at": rfc3339(now),
         }
         self.activation = Activation(
             Scope.STEP,

@@ -48,11 +48,22 @@ class CompiledStep:
 
 @dataclass(frozen=True)
 class CompiledWorkflow:
-    definition: Workflow
-    path: str
+    located: Located[Workflow]
     steps: dict[str, CompiledStep]
     children: dict[str | None, tuple[str, ...]]  # parent id (None: top level) -> child ids in order
     outputs: dict[str, Expression] = field(default_factory=dict)
+
+    @property
+    def definition(self) -> Workflow:
+        return self.located.definition
+
+    @property
+    def path(self) -> str:
+        return self.located.path
+
+    def where(self, step_id: str, field: str) -> str:
+        """``file:line:col: field`` of one field of a step, for runtime errors."""
+        return self.located.where((*self.steps[step_id].path, field))
 
     @property
     def name(self) -> str:
@@ -65,11 +76,14 @@ class CompiledWorkflow:
 
 @dataclass(frozen=True)
 class CompiledPolicy:
-    definition: Policy
-    path: str
+    located: Located[Policy]
     match: Expression
     params: dict[str, Node]
     target: Node
+
+    @property
+    def definition(self) -> Policy:
+        return self.located.definition
 
     @property
     def name(self) -> str:
@@ -82,6 +96,7 @@ class CompiledRule:
     rule: GuardrailRule
     deny: Expression
     message: Node
+    where: str = ""  # file:line of the rule, for errors
 
     def applies_to(self, action: str) -> bool:
         return self.rule.applies_to is None or action in self.rule.applies_to

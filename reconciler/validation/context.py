@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.definitions.loader import Located, format_path
+from reconciler.definitions.loader import Located
 from reconciler.errors import ExpressionError, Problem
 from reconciler.expressions import templates
 from reconciler.expressions.compiler import Expression, Scope, compile_expression
@@ -31,17 +31,13 @@ class DocumentContext:
     def problem(self, path: DocPath, message: str) -> None:
         self.problems.append(self.located.problem(path, message))
 
-    def where(self, path: DocPath) -> str:
-        line, column = self.located.document.locate(path)
-        return f"{self.located.path}:{line}:{column}: {format_path(path)}"
-
     def expression(
         self, source: str, scope: Scope, path: DocPath, *, returns: set[str] | None = None
     ) -> Expression | None:
         """Compile a bare CEL field; ``returns`` lists acceptable result types (lower case)."""
         self.compiled += 1
         try:
-            compiled = compile_expression(source, scope, self.where(path))
+            compiled = compile_expression(source, scope)
         except ExpressionError as exc:
             self.problem(path, f"CEL: {exc.message}")
             return None
@@ -60,7 +56,7 @@ class DocumentContext:
         def report(exc: ExpressionError) -> None:
             self.problem(path, f"CEL in template: {exc.message}")
 
-        node = templates.compile_value(value, scope, self.where(path), report)
+        node = templates.compile_value(value, scope, on_error=report)
         self.compiled += len(templates.expressions_in(node))
         return node
 

@@ -38,7 +38,7 @@ def check_policy(
         pass  # accepted now; effectiveness tracking (a later issue) makes it bite
     if match is None:
         return None
-    return CompiledPolicy(located.definition, located.path, match, params, target)
+    return CompiledPolicy(located, match, params, target)
 
 
 def check_guardrail(
@@ -64,5 +64,5 @@ def check_guardrail(
             else None
         )
         if deny is not None:
-            rules.append(CompiledRule(name, rule, deny, message))
+            rules.append(CompiledRule(name, rule, deny, message, located.where(path)))
     return rules

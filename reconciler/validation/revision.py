@@ -11,9 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from reconciler.actions.registry import Registry, default_registry
-from reconciler.definitions import loader
-from reconciler.definitions.loader import Repository, Tree
+from reconciler.definitions import loader, yamldoc
+from reconciler.definitions.loader import Located, Repository, Tree
+from reconciler.definitions.workflow import Workflow
 from reconciler.errors import Problem
+from reconciler.expressions import compiler, references, templates
 from reconciler.settings import DEFAULT, LoaderLimits
 from reconciler.validation import graph
 from reconciler.validation.compiled import CompiledPolicy, CompiledRule, CompiledWorkflow, Revision
@@ -40,8 +42,72 @@ def build(
     trees: Iterable[Tree], registry: Registry | None = None, limits: LoaderLimits = DEFAULT.loader
 ) -> Outcome:
     """Load, validate and compile; the revision is None if anything is wrong."""
-    repository, problems = loader.load(trees, limits)
-    return compile_repository(repository, problems, registry or default_registry())
+    with loader.collector_paused():
+        repository, problems = loader.load(trees, limits)
+        return compile_repository(repository, problems, registry or default_registry())
+
+
+def clear_caches() -> None:
+    """Forget every cache a load fills (parsed files, compiled expressions and templates), so
+    the next build is a cold start."""
+    _workflow_cache.clear()
+    loader.clear_cache()
+    yamldoc.clear_cache()
+    compiler.clear_cache()
+    templates.clear_cache()
+    references.clear_cache()
+
+
+@dataclass(frozen=True)
+class _CheckedWorkflow:
+    """A workflow's check, reusable while the same definitions are loaded again."""
+
+    inputs: tuple[object, ...]  # what the check read: the definition, its subflows, the registry
+    compiled: CompiledWorkflow
+    problems: tuple[Problem, ...]
+    count: int
+
+
+# Checked workflows by id() of their definition: the loader hands out the same definition object
+# for an unchanged file, so a new revision re-checks only the workflows it changed (or whose
+# subflows changed). ``inputs`` holds the objects themselves, so an id is never reused wrongly.
+_workflow_cache: dict[int, _CheckedWorkflow] = {}
+
+
+def _check_workflow(
+    located: Located[Workflow], repository: Repository, registry: Registry
+) -> tuple[CompiledWorkflow, tuple[Problem, ...], int]:
+    definition = located.definition
+    called = sorted({step.workflow for step, _ in definition.all_steps() if step.workflow})
+    subflows = tuple(
+        (name, repository.workflows[name].definition if name in repository.workflows else None)
+        for name in called
+    )
+    inputs = (definition, located.path, subflows, registry)
+    cached = _workflow_cache.get(id(definition))
+    if cached is not None and _same(cached.inputs, inputs):
+        return cached.compiled, cached.problems, cached.count
+    found: list[Problem] = []
+    ctx = DocumentContext(located, found)
+    compiled = WorkflowChecker(located, repository, registry, ctx).check()
+    entry = _CheckedWorkflow(inputs, compiled, tuple(found), ctx.compiled)
+    if len(_workflow_cache) >= 10_000:
+        _workflow_cache.clear()
+    _workflow_cache[id(definition)] = entry
+    return entry.compiled, entry.problems, entry.count
+
+
+def _same(cached: tuple[object, ...], current: tuple[object, ...]) -> bool:
+    definition, path, subflows, registry = cached
+    new_definition, new_path, new_subflows, new_registry = current
+    assert isinstance(subflows, tuple) and isinstance(new_subflows, tuple)
+    return (
+        definition is new_definition
+        and path == new_path
+        and registry is new_registry
+        and len(subflows) == len(new_subflows)
+        and all(a[0] == b[0] and a[1] is b[1] for a, b in zip(subflows, new_subflows, strict=True))
+    )
 
 
 def compile_repository(
@@ -50,9 +116,10 @@ def compile_repository(
     compiled_count = 0
     workflows: dict[str, CompiledWorkflow] = {}
     for name, workflow in repository.workflows.items():
-        ctx = DocumentContext(workflow, problems)
-        workflows[name] = WorkflowChecker(workflow, repository, registry, ctx).check()
-        compiled_count += ctx.compiled
+        compiled, found, count = _check_workflow(workflow, repository, registry)
+        workflows[name] = compiled
+        problems.extend(found)
+        compiled_count += count
     _check_subflow_cycles(repository, workflows, problems)
     policies: list[CompiledPolicy] = []
     for located_policy in repository.policies.values():

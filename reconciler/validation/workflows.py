@@ -64,9 +64,7 @@ class WorkflowChecker:
             _Level(None, self.workflow.spec.steps, ("spec", "steps"), False), frozenset()
         )
         outputs = self._compile_outputs()
-        return CompiledWorkflow(
-            self.workflow, self.located.path, self.steps, self.children, outputs
-        )
+        return CompiledWorkflow(self.located, self.steps, self.children, outputs)
 
     # -- ids -------------------------------------------------------------------------------
     def _collect_ids(self, steps: list[Step], path: DocPath) -> None:
