@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 from pydantic.json_schema import GenerateJsonSchema
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_MICROS = {"ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
 PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
@@ -26,13 +27,17 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(
             f"invalid duration {text!r}: write a number and a unit (ms, s, m, h, d), e.g. 30s, 5m, 1h30m"
         )
-    seconds = sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(cleaned))
-    return timedelta(seconds=seconds)
+    # Exact arithmetic in microseconds: floats lose milliseconds on long durations.
+    micros = sum(Decimal(n) * _MICROS[unit] for n, unit in _PART.findall(cleaned))
+    try:
+        return timedelta(microseconds=int(micros))
+    except OverflowError as exc:
+        raise ValueError(f"duration {text!r} is too long") from exc
 
 
 def format_duration(value: timedelta) -> str:
     """Render a timedelta the way users write it (``1h30m``, ``45s``, ``250ms``)."""
-    total_ms = round(value.total_seconds() * 1000)
+    total_ms = value // timedelta(milliseconds=1)
     if total_ms == 0:
         return "0s"
     parts: list[str] = []

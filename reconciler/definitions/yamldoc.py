@@ -162,7 +162,7 @@ def _collect_positions(
 
 
 class _YamlLimitError(Exception):
-    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+    def __init__(self, message: str, mark: Any) -> None:
         super().__init__(message)
         self.message = message
         self.mark = mark
@@ -181,7 +181,13 @@ class _Builder:
 
     def build(self, node: yaml.Node, depth: int = 0) -> tuple[Any, int]:
         if node.__class__ is yaml.ScalarNode:
-            return (node.value if node.tag == _STR else _scalar(node)), 1
+            if node.tag == _STR:
+                return node.value, 1
+            if node.tag not in _KNOWN_TAGS:
+                raise _YamlLimitError(
+                    f"unsupported YAML tag {node.tag!r}; use plain YAML values", node.start_mark
+                )
+            return _scalar(node), 1
         key = id(node)
         built = self._built.get(key)
         if built is not None:  # an alias: the same node reached again
@@ -262,23 +268,59 @@ def _scalar(node: yaml.Node) -> Any:
         except ValueError as exc:
             raise _YamlLimitError(f"{text!r} is not an integer", node.start_mark) from exc
     try:
-        return float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf"))
+        lowered = text.lower()
+        if lowered.endswith(".nan"):
+            return float("nan")
+        return float(lowered.replace(".inf", "inf"))
     except ValueError as exc:
         raise _YamlLimitError(f"{text!r} is not a number", node.start_mark) from exc
+
+
+def _flow_nesting_problem(data: bytes, limits: LoaderLimits) -> _YamlLimitError | None:
+    """Refuse deep flow nesting (``[[[[...``) before composing: libyaml's composer recurses and a
+    few tens of thousands of levels crash the process. Block nesting is bounded by the file size
+    (each level costs indentation), so only files with many brackets are scanned, as events
+    (an iterative pass) before the real parse."""
+    if data.count(b"[") + data.count(b"{") <= 4 * limits.max_depth:
+        return None
+    parser = yaml.CSafeLoader(data)
+    depth = 0
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > limits.max_depth:
+                    return _YamlLimitError(
+                        f"nesting deeper than {limits.max_depth} levels", event.start_mark
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    finally:
+        parser.dispose()
+    return None
 
 
 def parse_documents(
     text: bytes | str, path: str, limits: LoaderLimits
 ) -> tuple[list[Document], list[Problem]]:
     """Parse every document of one file; problems carry ``path:line:col``."""
-    size = len(text)
+    try:
+        data = text.encode("utf-8") if isinstance(text, str) else text
+    except UnicodeEncodeError as exc:
+        return [], [Problem(path, 0, 0, "", f"cannot read file as UTF-8 YAML: {exc}")]
+    size = len(data)
     if size > limits.max_file_bytes:
         return [], [
             Problem(path, 0, 0, "", f"file is {size} bytes; the limit is {limits.max_file_bytes}")
         ]
-    loader = _Yaml12Loader(text)
     documents: list[Document] = []
+    loader = None
     try:
+        too_deep = _flow_nesting_problem(data, limits)
+        if too_deep is not None:
+            raise too_deep
+        loader = _Yaml12Loader(data)
         while loader.check_node():
             if len(documents) >= limits.max_documents_per_file:
                 return documents, [
@@ -308,6 +350,7 @@ def parse_documents(
     except (UnicodeDecodeError, ValueError) as exc:
         return documents, [Problem(path, 0, 0, "", f"cannot read file as UTF-8 YAML: {exc}")]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     # Documents that hold nothing (a trailing '---') are not definitions.
     return [d for d in documents if d.value is not None], []

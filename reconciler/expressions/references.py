@@ -15,6 +15,7 @@ _STRING_LITERAL = re.compile(
 _STEP_REFERENCE = re.compile(
     r"(?<![\w.])steps\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*[\"']([A-Za-z_]\w*)[\"']\s*\])"
 )
+_BRACKET_REFERENCE = re.compile(r"""(?<![\w.])steps\s*\[\s*(["'])([A-Za-z_]\w*)\1\s*\]""")
 _IDENTIFIER = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
 
 
@@ -30,7 +31,9 @@ def _without_strings(source: str) -> str:
 @lru_cache(maxsize=65536)
 def step_references(source: str) -> frozenset[str]:
     """Step ids named as ``steps.<id>`` or ``steps["<id>"]``."""
-    return frozenset(a or b for a, b in _STEP_REFERENCE.findall(_without_strings(source)))
+    # The bracket form names the step in a string literal: rewrite it before literals go.
+    dotted = _BRACKET_REFERENCE.sub(r"steps.\2", source)
+    return frozenset(a or b for a, b in _STEP_REFERENCE.findall(_without_strings(dotted)))
 
 
 @lru_cache(maxsize=65536)
