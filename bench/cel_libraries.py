@@ -11,13 +11,22 @@ from __future__ import annotations
 import statistics
 import time
 
-SOURCE = 'alert.labels.alertname == "KubePodCrashLooping" && alert.labels.namespace.startsWith("prod")'
+SOURCE = (
+    'alert.labels.alertname == "KubePodCrashLooping" && alert.labels.namespace.startsWith("prod")'
+)
 TYPE_ERROR = 'alert.labels.alertname == 1 + "a"'
 
 
 def alert(i: int) -> dict[str, object]:
-    return {"labels": {"alertname": "KubePodCrashLooping", "namespace": f"prod-{i % 7}", "pod": f"web-{i}"},
-            "annotations": {"summary": "crash looping"}, "status": "firing"}
+    return {
+        "labels": {
+            "alertname": "KubePodCrashLooping",
+            "namespace": f"prod-{i % 7}",
+            "pod": f"web-{i}",
+        },
+        "annotations": {"summary": "crash looping"},
+        "status": "firing",
+    }
 
 
 def rate(evaluate, n: int = 20_000) -> float:
@@ -47,8 +56,10 @@ def cel_expr_python() -> None:
         checked = "no"
     except RuntimeError:
         checked = "yes"
-    print(f"cel-expr-python 0.1.3: {rate(lambda a: program.eval(data={'alert': a}).value()):,.0f} evals/s, "
-          f"compile {compile_time(env.compile):.0f} us, type error at compile time: {checked}")
+    print(
+        f"cel-expr-python 0.1.3: {rate(lambda a: program.eval(data={'alert': a}).value()):,.0f} evals/s, "
+        f"compile {compile_time(env.compile):.0f} us, type error at compile time: {checked}"
+    )
 
 
 def cel_python() -> None:
@@ -61,8 +72,10 @@ def cel_python() -> None:
         checked = "no"
     except Exception:
         checked = "yes"
-    print(f"cel-python 0.5.0: {rate(lambda a: program.evaluate({'alert': celpy.json_to_cel(a)}), 2000):,.0f} evals/s, "
-          f"compile {compile_time(lambda s: env.program(env.compile(s))):.0f} us, type error at compile time: {checked}")
+    print(
+        f"cel-python 0.5.0: {rate(lambda a: program.evaluate({'alert': celpy.json_to_cel(a)}), 2000):,.0f} evals/s, "
+        f"compile {compile_time(lambda s: env.program(env.compile(s))):.0f} us, type error at compile time: {checked}"
+    )
 
 
 def common_expression_language() -> None:
@@ -74,8 +87,10 @@ def common_expression_language() -> None:
         checked = "no"
     except Exception:
         checked = "yes"
-    print(f"common-expression-language 0.10.0: {rate(lambda a: program.execute({'alert': a})):,.0f} evals/s, "
-          f"compile {compile_time(cel.compile):.0f} us, type error at compile time: {checked}")
+    print(
+        f"common-expression-language 0.10.0: {rate(lambda a: program.execute({'alert': a})):,.0f} evals/s, "
+        f"compile {compile_time(cel.compile):.0f} us, type error at compile time: {checked}"
+    )
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ from rich.console import Console
 
 # Piped output (CI logs, less) gets wide lines rather than rich's 80-column default.
 _WIDTH = None if sys.stdout.isatty() else 200
-console = Console(highlight=False, width=_WIDTH)
-errors = Console(stderr=True, highlight=False, width=_WIDTH)
+# emoji=False: user text such as ":rotating_light:" is shown as written, not as an emoji.
+console = Console(highlight=False, emoji=False, width=_WIDTH)
+errors = Console(stderr=True, highlight=False, emoji=False, width=_WIDTH)
 
 
 class Format(enum.StrEnum):

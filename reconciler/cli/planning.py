@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from reconciler.actions.registry import default_registry
 from reconciler.cli.output import Format, OutputOption, console, fail, print_json
@@ -17,7 +16,7 @@ from reconciler.definitions.alert import Alert, parse_alerts
 from reconciler.definitions.yamldoc import parse_documents
 from reconciler.errors import InputError
 from reconciler.matching.guardrails import StaticClusterView
-from reconciler.planning.plan import AlertPlan, PlannedExecution
+from reconciler.planning.plan import AlertPlan, PlannedExecution, PlannedStep
 from reconciler.planning.plan import plan as build_plan
 from reconciler.settings import DEFAULT
 
@@ -133,23 +132,33 @@ def _print_execution(rank: int, execution: PlannedExecution) -> None:
         console.print(f"     param {escape(name)} = {escape(json.dumps(value, default=str))}")
     for gate in execution.policy_guardrails:
         console.print(f"     guardrail: {escape(gate)}")
-    table = Table(
-        "step", "runs", "when / if", "with", "guardrails", box=None, pad_edge=False, padding=(0, 1)
-    )
+    console.print("     steps, in order:")
     for step in execution.steps:
-        condition = step.when if step.when != "success" else ""
-        if step.condition:
-            condition = f"{condition} if {step.condition}".strip()
-        rendered = json.dumps(step.with_, default=str) if step.with_ else ""
-        if step.renders_at_run_time:
-            rendered = f"(at run time) {rendered}"
-        fired = "; ".join(f"{g['effect']}: {g['message']}" for g in step.guardrails)
-        notes = "; ".join(step.notes)
-        table.add_row(
-            escape("  " * step.depth + step.id),
-            escape(step.detail + (" [mutating]" if step.mutating else "")),
-            escape(condition),
-            escape(rendered),
-            escape("; ".join(x for x in (fired, notes) if x)),
+        _print_step(step)
+
+
+def _print_step(step: PlannedStep) -> None:
+    indent = "       " + "  " * step.depth
+    condition = "" if step.when == "success" else f" when {step.when}"
+    if step.condition:
+        condition += f" if {step.condition}"
+    marker = escape(" [mutating]") if step.mutating else ""
+    console.print(
+        f"{indent}[bold]{escape(step.id)}[/bold]: {escape(step.detail)}{marker}{escape(condition)}",
+        soft_wrap=True,
+    )
+    if step.with_:
+        late = " (parts render at run time)" if step.renders_at_run_time else ""
+        console.print(
+            f"{indent}  with{late}: {escape(json.dumps(step.with_, default=str))}", soft_wrap=True
         )
-    console.print(table)
+    for fired in step.guardrails:
+        colour, verb = (
+            ("red", "DENIED") if fired["effect"] == "deny" else ("yellow", "needs approval")
+        )
+        console.print(
+            f"{indent}  [{colour}]{verb}[/{colour}] by {escape(fired['guardrail'])}/{escape(fired['rule'])}: {escape(fired['message'])}",
+            soft_wrap=True,
+        )
+    for note in step.notes:
+        console.print(f"{indent}  {escape(note)}", soft_wrap=True)

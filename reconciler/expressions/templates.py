@@ -134,6 +134,41 @@ def render(node: Node, activation: Activation) -> Any:
     return node
 
 
+def render_known(
+    node: Node, activation: Activation, known: Callable[[Expression], bool]
+) -> tuple[Any, bool]:
+    """Render the expressions ``known`` accepts; write the others back as ``{{ source }}``.
+
+    Returns the value and whether it is complete (``plan`` shows what it can before a run).
+    """
+    if isinstance(node, Expression):
+        return (
+            (node.evaluate(activation), True)
+            if known(node)
+            else ("{{ " + node.source + " }}", False)
+        )
+    if isinstance(node, _Parts):
+        text, complete = "", True
+        for part in node.parts:
+            if isinstance(part, str):
+                text += part
+            elif known(part):
+                text += to_text(part.evaluate(activation))
+            else:
+                text += "{{ " + part.source + " }}"
+                complete = False
+        return text, complete
+    if isinstance(node, dict):
+        items = {key: render_known(item, activation, known) for key, item in node.items()}
+        return {key: value for key, (value, _) in items.items()}, all(
+            done for _, done in items.values()
+        )
+    if isinstance(node, list):
+        rendered = [render_known(item, activation, known) for item in node]
+        return [value for value, _ in rendered], all(done for _, done in rendered)
+    return node, True
+
+
 def expressions_in(node: Node) -> list[Expression]:
     """Every compiled expression inside a template tree."""
     found: list[Expression] = []

@@ -16,7 +16,7 @@ from reconciler.definitions.alert import Alert, rfc3339
 from reconciler.definitions.durations import format_duration
 from reconciler.errors import ExpressionError
 from reconciler.expressions import templates
-from reconciler.expressions.compiler import Activation, Scope, secrets_from
+from reconciler.expressions.compiler import Activation, Expression, Scope, secrets_from
 from reconciler.expressions.references import names_used
 from reconciler.expressions.values import to_json
 from reconciler.matching import guardrails
@@ -218,22 +218,15 @@ class _StepContext:
         return planned
 
     def _render_with(self, compiled: CompiledStep, planned: PlannedStep) -> None:
-        node = compiled.with_
-        uses = (
-            set().union(*(names_used(e.source) for e in templates.expressions_in(node)))
-            if node
-            else set()
-        )
-        if uses & _RUNTIME_NAMES:
-            planned.with_ = compiled.step.with_
-            planned.renders_at_run_time = True
-            return
-        try:
-            with secrets_from(lambda name, key: f"<secret {name}/{key}>"):
-                planned.with_ = templates.render(node, self.activation) if node is not None else {}
-        except ExpressionError as exc:
-            planned.with_ = compiled.step.with_
-            planned.notes.append(f"with: fails to render: {exc.message}")
+        failures: list[str] = []
+        with secrets_from(lambda name, key: f"<secret {name}/{key}>"):
+            planned.with_ = self._render_partly(
+                compiled.step.with_ or {}, compiled.with_ or {}, planned, failures
+            )
+        planned.notes.extend(f"with: fails to render: {failure}" for failure in failures)
+        if planned.renders_at_run_time or failures:
+            if planned.mutating:
+                planned.notes.append("guardrails are checked at run time, once with: renders")
             return
         if planned.mutating and compiled.step.action:
             outcomes = guardrails.evaluate(
@@ -247,6 +240,33 @@ class _StepContext:
                 now=self.now,
             )
             planned.guardrails = [asdict(o) for o in outcomes if o.fired]
+
+    def _render_partly(self, raw: Any, node: Any, planned: PlannedStep, failures: list[str]) -> Any:
+        """Render what is known before any step runs; keep the rest as written."""
+        if isinstance(raw, dict) and isinstance(node, dict):
+            return {
+                key: self._render_partly(raw[key], node.get(key), planned, failures) for key in raw
+            }
+        if isinstance(raw, list) and isinstance(node, list):
+            return [
+                self._render_partly(r, n, planned, failures) for r, n in zip(raw, node, strict=True)
+            ]
+        expressions = templates.expressions_in(node)
+        if not expressions:
+            return raw
+        try:
+            rendered, complete = templates.render_known(node, self.activation, _is_known)
+        except ExpressionError as exc:
+            failures.append(exc.message)
+            return raw
+        if not complete:
+            planned.renders_at_run_time = True
+        return rendered
+
+
+def _is_known(expression: Expression) -> bool:
+    """Whether an expression can be evaluated before any step has run."""
+    return not names_used(expression.source) & _RUNTIME_NAMES
 
 
 def _detail(compiled: CompiledStep) -> str:

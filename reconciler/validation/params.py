@@ -45,6 +45,10 @@ def type_mismatch(spec: ParamSpec, raw: Any, compiled: templates.Node) -> str | 
         if not actual.startswith(_CEL_TYPES[spec.type]):
             return f"expression has type {actual}; the param is declared {spec.type}"
         return None
+    if isinstance(compiled, dict | list):  # a literal map or list, templates inside or not
+        if literal_fits(spec.type, raw):
+            return None
+        return f"value {raw!r} is not of the declared type {spec.type}"
     if templates.is_dynamic(compiled):
         return (
             None
