@@ -20,17 +20,43 @@ ALERTS = [
 ]
 
 
+ARCHETYPES = [
+    "memory",
+    "cpu",
+    "latency",
+    "errors",
+    "saturation",
+    "disk",
+    "queue",
+    "replicas",
+    "restarts",
+    "probe",
+]
+
+
 def workflow(index: int, rng: random.Random) -> tuple[dict, dict]:
-    """One workflow of 10 steps with about 20 expressions, and the policy that starts it."""
+    """One workflow of 10 steps with about 20 expressions, and the policy that starts it.
+
+    Step ids, object kinds and thresholds vary the way they do between hand-written workflows,
+    so expressions repeat across workflows about as much as they do in a real repository.
+    """
     name = f"remediation-{index:03d}"
     alertname, label = ALERTS[index % len(ALERTS)]
+    topic = ARCHETYPES[(index // len(ALERTS)) % len(ARCHETYPES)]
+    kind = "StatefulSet" if index % 4 == 0 else "Deployment"
     threshold = rng.randint(2, 20)
+    inspect, evaluate, scale, check = (
+        f"inspect_{topic}",
+        f"evaluate_{topic}",
+        f"scale_{topic}",
+        f"check_{topic}",
+    )
     steps = [
         {
-            "id": "inspect",
+            "id": inspect,
             "action": "kubernetes.get",
             "with": {
-                "kind": "Deployment",
+                "kind": kind,
                 "namespace": "{{ params.namespace }}",
                 "name": "{{ params.name }}",
             },
@@ -40,22 +66,22 @@ def workflow(index: int, rng: random.Random) -> tuple[dict, dict]:
             "action": "http.request",
             "needs": [],
             "with": {
-                "url": "https://grafana.example/api/annotations?tags={{ params.name }}",
+                "url": f"https://grafana.example/api/annotations?tags={topic}",
                 "method": "GET",
             },
         },
         {
-            "id": "evaluate",
-            "needs": ["inspect", "history"],
+            "id": evaluate,
+            "needs": [inspect, "history"],
             "decide": {
                 "options": ["scale", "restart", "escalate"],
                 "rules": [
                     {
-                        "if": f"steps.inspect.output.status.readyReplicas < {threshold}",
+                        "if": f"steps.{inspect}.output.status.readyReplicas < {threshold}",
                         "choose": "scale",
                     },
                     {
-                        "if": 'steps.history.output.status == 200 && params.severity == "critical"',
+                        "if": f'steps.history.output.status == 200 && params.severity == "{rng.choice(["critical", "page"])}"',
                         "choose": "restart",
                     },
                 ],
@@ -63,17 +89,19 @@ def workflow(index: int, rng: random.Random) -> tuple[dict, dict]:
             },
         },
         {
-            "id": "scale",
-            "if": 'steps.evaluate.output.choice == "scale"',
-            "action": "kubernetes.scale_deployment",
+            "id": scale,
+            "if": f'steps.{evaluate}.output.choice == "scale"',
+            "action": "kubernetes.scale_statefulset"
+            if kind == "StatefulSet"
+            else "kubernetes.scale_deployment",
             "with": {
                 "namespace": "{{ params.namespace }}",
                 "name": "{{ params.name }}",
-                "replicas": f"{{{{ math.least([steps.inspect.output.spec.replicas + {index % 3 + 1}, params.max_replicas]) }}}}",
+                "replicas": f"{{{{ math.least([steps.{inspect}.output.spec.replicas + {index % 3 + 1}, params.max_replicas]) }}}}",
             },
             "retry": {"limit": 3, "backoff": "10s", "factor": 2, "max_backoff": "2m"},
             "verify": {
-                "expr": "steps.scale.output.status.readyReplicas >= steps.scale.output.spec.replicas",
+                "expr": f"steps.{scale}.output.status.readyReplicas >= {threshold}",
                 "within": "5m",
             },
             "compensate": {
@@ -81,20 +109,20 @@ def workflow(index: int, rng: random.Random) -> tuple[dict, dict]:
                 "with": {
                     "namespace": "{{ params.namespace }}",
                     "name": "{{ params.name }}",
-                    "replicas": "{{ steps.inspect.output.spec.replicas }}",
+                    "replicas": f"{{{{ steps.{inspect}.output.spec.replicas }}}}",
                 },
             },
         },
         {
             "id": "restart",
-            "needs": ["evaluate"],
-            "if": 'steps.evaluate.output.choice == "restart"',
+            "needs": [evaluate],
+            "if": f'steps.{evaluate}.output.choice == "restart"',
             "action": "kubernetes.restart_deployment",
             "with": {"namespace": "{{ params.namespace }}", "name": "{{ params.name }}"},
         },
-        {"id": "settle", "needs": ["scale", "restart"], "wait": f"{30 + index % 60}s"},
+        {"id": "settle", "needs": [scale, "restart"], "wait": f"{30 + index % 60}s"},
         {
-            "id": "check",
+            "id": check,
             "wait_until": {
                 "expr": f"now - timestamp(execution.started_at) > duration('{index % 9 + 1}m')",
                 "interval": "30s",
@@ -105,31 +133,27 @@ def workflow(index: int, rng: random.Random) -> tuple[dict, dict]:
             "id": "record",
             "action": "core.set",
             "with": {
-                "alert": "{{ alert.labels.alertname }}",
-                "workflow": f"{name}",
-                "summary": "{{ params.namespace }}/{{ params.name }} handled by {{ execution.id }}",
+                "alert": alertname,
+                "workflow": name,
+                "choice": f"{{{{ steps.{evaluate}.output.choice }}}}",
             },
         },
         {
             "id": "escalate",
             "when": "always",
-            "if": 'steps.evaluate.output.choice == "escalate" || steps.check.status == "failed"',
+            "if": f'steps.{evaluate}.output.choice == "escalate" || steps.{check}.status == "failed"',
             "action": "notify.webhook",
             "with": {
                 "url": "{{ secret('oncall', 'url') }}",
-                "text": f"{alertname} on {{{{ params.name }}}} needs a person",
+                "text": f"{alertname} ({topic}) on {{{{ params.name }}}} needs a person",
             },
         },
-        {
-            "id": "done",
-            "action": "core.log",
-            "with": {"message": f"{name} finished for {{{{ params.name }}}}"},
-        },
+        {"id": "done", "action": "core.log", "with": {"message": f"{name} finished"}},
     ]
     document = {
         "apiVersion": "reconciler.dev/v1alpha1",
         "kind": "Workflow",
-        "metadata": {"name": name, "description": f"remediate {alertname}"},
+        "metadata": {"name": name, "description": f"remediate {alertname} ({topic})"},
         "spec": {
             "params": {
                 "namespace": {"type": "string"},
@@ -140,7 +164,7 @@ def workflow(index: int, rng: random.Random) -> tuple[dict, dict]:
             "timeout": "30m",
             "on_failure": "rollback",
             "steps": steps,
-            "outputs": {"choice": "steps.evaluate.output.choice"},
+            "outputs": {"choice": f"steps.{evaluate}.output.choice"},
         },
     }
     policy = {
@@ -212,4 +236,11 @@ def policies(count: int, *, indexable: bool, seed: int = 11) -> dict[str, bytes]
                 },
             }
         )
-    return {"policies.yaml": yaml.safe_dump_all(documents, sort_keys=False).encode()}
+    # One file per 100 policies: a file holds at most 200 documents.
+    files = {"workflow.yaml": yaml.safe_dump(documents[0], sort_keys=False).encode()}
+    for start in range(1, len(documents), 100):
+        chunk = documents[start : start + 100]
+        files[f"policies-{start // 100:02d}.yaml"] = yaml.safe_dump_all(
+            chunk, sort_keys=False
+        ).encode()
+    return files

@@ -21,6 +21,15 @@ from reconciler.expressions import compiler
 from reconciler.validation import revision
 
 
+def _with_one_change(files: dict[str, bytes], n: int) -> MemoryTree:
+    """The repository with one workflow's timeout edited, as a new commit would change it."""
+    edited = dict(files)
+    path = sorted(files)[n * 7 % len(files)]
+    edited[path] = files[path].replace(b"timeout: 30m", f"timeout: {31 + n}m".encode(), 1)
+    assert edited[path] != files[path]
+    return MemoryTree(edited)
+
+
 def main() -> None:
     files = repository(200)
     tree = MemoryTree(files)
@@ -36,10 +45,14 @@ def main() -> None:
     )
 
     cold = measure(lambda: revision.build([tree]), repeat=15, setup=revision.clear_caches)
-    warm = measure(lambda: revision.build([tree]), repeat=15)  # the next revision: files unchanged
+    warm = measure(lambda: revision.build([tree]), repeat=15)  # the same revision again
+    changed = [_with_one_change(files, n) for n in range(15)]
+    next_revisions = iter(changed)
+    incremental = measure(lambda: revision.build([next(next_revisions)]), repeat=15)
     parse_only = measure(lambda: loader.load([tree]), repeat=15, setup=revision.clear_caches)
     print(describe("load + validate + compile, cold cache", cold, target=150))
     print(describe("load + validate + compile, warm cache", warm, target=150))
+    print(describe("next revision with one workflow changed", incremental, target=150))
     print(describe("  of which YAML + models, cold (loader.load)", parse_only))
 
 
