@@ -1,18 +1,23 @@
 """HTTP-speaking actions: ``http.request``, ``notify.webhook``, ``notify.slack``, ``prometheus.query``.
 
-Schemas and flags now; implementations land with the engine issue (Prometheus with Kubernetes).
+Through httpx, with a timeout per call and a bounded response. Status codes are classified the
+way retries need: 429 and 5xx (and connection failures) are temporary, honouring Retry-After;
+other 4xx are permanent. ``prometheus.query`` lands with the Kubernetes issue.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
+import httpx
 from pydantic import Field, model_validator
 
-from reconciler.actions.spec import ActionSpec, Params, declared
+from reconciler.actions.spec import ActionContext, ActionSpec, Params, declared
 from reconciler.definitions.durations import Duration
+from reconciler.errors import PermanentError, TemporaryError, sanitize
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -72,36 +77,127 @@ def _http_mutates(params: Mapping[str, Any]) -> bool:
     return str(params.get("method", "GET")).upper() not in {"GET", "HEAD"}
 
 
-ENGINE_ISSUE = "the engine issue"
+MAX_BODY = 64 * 1024
+
+
+async def _send(
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    json_body: Any = None,
+    body: str | None = None,
+    timeout: timedelta,
+    expect: list[int] | None = None,
+) -> dict[str, Any]:
+    try:
+        async with httpx.AsyncClient(
+            timeout=timeout.total_seconds(), follow_redirects=False
+        ) as client:
+            response = await client.request(
+                method,
+                url,
+                headers=headers,
+                json=json_body,
+                content=body.encode() if body is not None else None,
+            )
+    except httpx.TimeoutException as exc:
+        raise TemporaryError(
+            f"{method} {sanitize(url)}: timed out after {timeout.total_seconds():g}s"
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise TemporaryError(
+            f"{method} {sanitize(url)}: {type(exc).__name__}: {sanitize(str(exc))}"
+        ) from exc
+    text = response.text
+    output: dict[str, Any] = {
+        "status": response.status_code,
+        "headers": {
+            k.lower(): v for k, v in response.headers.items() if k.lower() not in _SECRET_HEADERS
+        },
+        "body": text[:MAX_BODY],
+        "truncated": len(text) > MAX_BODY,
+    }
+    if "json" in response.headers.get("content-type", "") and len(text) <= MAX_BODY:
+        with contextlib.suppress(ValueError):
+            output["json"] = response.json()
+    ok = response.status_code in expect if expect else 200 <= response.status_code < 300
+    if ok:
+        return output
+    summary = f"{method} {sanitize(url)}: HTTP {response.status_code}"
+    if response.status_code == 429 or response.status_code >= 500:
+        raise TemporaryError(summary, delay=_retry_after(response))
+    raise PermanentError(summary)
+
+
+_SECRET_HEADERS = {"set-cookie", "authorization", "proxy-authorization"}
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    return float(value) if value.isdigit() else None
+
+
+async def _http_request(params: HttpRequestParams, context: ActionContext) -> dict[str, Any]:
+    if context.dry_run and params.method not in ("GET", "HEAD"):
+        return {"dry_run": True, "method": params.method, "url": sanitize(params.url)}
+    return await _send(
+        params.method,
+        params.url,
+        headers=params.headers,
+        json_body=params.json_body,
+        body=params.body,
+        timeout=params.timeout,
+        expect=params.expect_status,
+    )
+
+
+async def _webhook(params: WebhookParams, context: ActionContext) -> dict[str, Any]:
+    payload = params.json_body if params.json_body is not None else {"text": params.text}
+    result = await _send(
+        "POST", params.url, headers=params.headers, json_body=payload, timeout=params.timeout
+    )
+    return {"status": result["status"]}
+
+
+async def _slack(params: SlackParams, context: ActionContext) -> dict[str, Any]:
+    payload: dict[str, Any] = {"text": params.text}
+    if params.channel:
+        payload["channel"] = params.channel
+    if params.username:
+        payload["username"] = params.username
+    result = await _send("POST", params.url, headers={}, json_body=payload, timeout=params.timeout)
+    return {"status": result["status"]}
+
 
 ACTIONS: list[ActionSpec] = [
-    declared(
+    ActionSpec(
         "http.request",
         "call an HTTP endpoint",
         HttpRequestParams,
         mutating=True,
         idempotent=False,
         dry_run=False,
-        lands_with=ENGINE_ISSUE,
+        run=_http_request,
         mutating_when=_http_mutates,
     ),
-    declared(
+    ActionSpec(
         "notify.webhook",
         "post a message to a webhook",
         WebhookParams,
         mutating=False,
         idempotent=False,
         dry_run=False,
-        lands_with=ENGINE_ISSUE,
+        run=_webhook,
     ),
-    declared(
+    ActionSpec(
         "notify.slack",
         "post a message to Slack",
         SlackParams,
         mutating=False,
         idempotent=False,
         dry_run=False,
-        lands_with=ENGINE_ISSUE,
+        run=_slack,
     ),
     declared(
         "prometheus.query",

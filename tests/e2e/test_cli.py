@@ -242,6 +242,6 @@ def test_actions_lists_the_catalogue_with_flags() -> None:
     assert catalogue["kubernetes.drain_node"]["mutating"] is True
     assert catalogue["kubernetes.drain_node"]["implemented"] is False
     assert "replicas" in catalogue["kubernetes.scale_deployment"]["params"]["properties"]
-    one = reconciler("actions", "shell")
-    assert "command" in one.stdout
+    one = reconciler("actions", "kubernetes.drain_node")
+    assert "force" in one.stdout
     assert "not implemented yet" in one.stdout

@@ -1,0 +1,97 @@
+"""What people (and timeouts) do to executions: pause, resume, cancel, retry-from-failed, and
+which steps wait for an approval. Pure functions over execution state; the engine persists."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from reconciler.definitions.durations import format_duration
+from reconciler.engine.state import Execution, Node, Phase, Status, iso
+from reconciler.engine.steps import APPROVAL_WAITS
+from reconciler.validation.compiled import CompiledWorkflow
+
+
+class ControlError(Exception):
+    """The request does not fit the execution's state."""
+
+
+def pause(execution: Execution, now: datetime) -> None:
+    if execution.finished:
+        raise ControlError(
+            f"execution {execution.id} is {execution.status}; only unfinished executions pause"
+        )
+    execution.paused = True
+    execution.set_status(Status.PAUSED, now)
+
+
+def resume(execution: Execution, now: datetime) -> None:
+    if not execution.paused:
+        raise ControlError(f"execution {execution.id} is not paused")
+    execution.paused = False
+    execution.set_status(Status.RUNNING, now)
+
+
+def cancel(execution: Execution, now: datetime, reason: str) -> None:
+    """Stop at the next step boundary: nothing new starts, waiting steps are cancelled, running
+    attempts are cancelled by the engine (cooperatively)."""
+    if execution.finished:
+        raise ControlError(f"execution {execution.id} is already {execution.status}")
+    execution.cancel_requested = True
+    execution.error = execution.error or reason
+    _stop_waiting(execution, now, reason)
+
+
+def time_out(execution: Execution, now: datetime, timeout: timedelta) -> None:
+    """The workflow's own timeout: like a cancel, but the execution fails (and rolls back)."""
+    execution.cancel_requested = True
+    execution.failing = True
+    execution.error = f"workflow timed out after {format_duration(timeout)}"
+    _stop_waiting(execution, now, execution.error)
+
+
+def _stop_waiting(execution: Execution, now: datetime, reason: str) -> None:
+    for node in execution.nodes.values():
+        if node.phase is Phase.PENDING or (node.phase is Phase.RUNNING and not node.attempt_open):
+            execution.transition(node, Phase.CANCELLED, now, error=reason, error_kind="cancelled")
+
+
+def waiting_for_approval(execution: Execution, step: str | None) -> list[Node]:
+    return [
+        n
+        for n in execution.nodes.values()
+        if n.phase is Phase.RUNNING
+        and n.waiting in APPROVAL_WAITS
+        and (step is None or step in (n.step, n.key))
+    ]
+
+
+def _needs_rerun(node: Node) -> bool:
+    if node.phase in (Phase.FAILED, Phase.CANCELLED, Phase.COMPENSATED):
+        return True
+    return node.phase is Phase.SKIPPED and (
+        node.skip_failure or str(node.data.get("reason", "")).startswith("a step failed")
+    )
+
+
+def retry_from_failed(execution: Execution, workflow: CompiledWorkflow, now: datetime) -> None:
+    """A new run of the failed steps and of what they held back; succeeded outputs are kept and
+    the old runs stay in the record."""
+    if execution.status not in (Status.FAILED, Status.CANCELLED):
+        raise ControlError(
+            f"execution {execution.id} is {execution.status}; only failed or cancelled executions are retried"
+        )
+    rerun = [n for n in execution.nodes.values() if _needs_rerun(n)]
+    if not rerun:
+        raise ControlError(f"execution {execution.id} has no failed step to run again")
+    for old in rerun:
+        execution.history.append(old)
+        execution.add_node(Node(key=old.key, step=old.step, parent=old.parent, run=old.run + 1))
+    execution.failing = False
+    execution.cancel_requested = False
+    execution.error = None
+    execution.paused = False
+    execution.status = Status.FAILED  # the transition below records failed -> running
+    execution.set_status(
+        Status.RUNNING, now, finished_at=None, deadline=iso(now + workflow.definition.spec.timeout)
+    )
+    execution.note(now, "retry", steps=[n.key for n in rerun])

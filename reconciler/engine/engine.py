@@ -1,0 +1,586 @@
+"""The engine: starts executions, drives them to the end, persists every transition, recovers.
+
+Two ways to dispatch, one set of rules. In the service (``sequential=False``) each active
+execution has a driver task and its action attempts run as concurrent tasks, bounded by
+``max_running_steps``. In ``reconciler test`` (``sequential=True``) :meth:`run_until_idle`
+dispatches one step at a time in a deterministic order and moves a fake clock to the next timer
+when nothing else can progress. Executions that only wait (a timer, an approval) are dropped
+from memory in the service and woken from the store when due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from reconciler.actions.registry import Registry, default_registry
+from reconciler.definitions.loader import MemoryTree
+from reconciler.engine import control, scheduler
+from reconciler.engine.clock import Clock, SystemClock
+from reconciler.engine.compensation import compensate
+from reconciler.engine.hooks import Hooks
+from reconciler.engine.recovery import recover_node
+from reconciler.engine.scope import outputs_activation
+from reconciler.engine.secrets import SecretProvider
+from reconciler.engine.state import Execution, Node, Phase, Status, iso, parse_iso
+from reconciler.engine.steps import APPROVAL_WAITS, StepRunner
+from reconciler.errors import ExpressionError, ReconcilerError
+from reconciler.store.base import Batch, Store, wake_at
+from reconciler.validation import revision as revisions
+from reconciler.validation.compiled import CompiledWorkflow, Revision
+
+log = structlog.get_logger("reconciler.engine")
+
+
+class EngineError(ReconcilerError):
+    """A request the engine cannot carry out (unknown execution, wrong state, ...)."""
+
+
+@dataclass
+class Limits:
+    """Concurrency caps: running executions and steps, plus caps per group (policy, target)."""
+
+    max_running_executions: int = 1000
+    max_running_steps: int = 256
+    groups: dict[str, int] = field(default_factory=dict)  # group name -> cap on running executions
+    evict_after: timedelta = timedelta(seconds=30)  # drop executions waiting longer than this
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        registry: Registry | None = None,
+        clock: Clock | None = None,
+        hooks: Hooks | None = None,
+        secrets: SecretProvider | None = None,
+        sequential: bool = False,
+        limits: Limits | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry or default_registry()
+        self.clock = clock or SystemClock()
+        self.hooks = hooks or Hooks()
+        self.secrets = secrets or SecretProvider()
+        self.sequential = sequential
+        self.limits = limits or Limits()
+        self.revisions: dict[str, Revision] = {}
+        self.active: dict[str, Execution] = {}
+        self.groups: dict[str, list[str]] = {}  # execution id -> its groups
+        self._tasks: dict[str, set[asyncio.Task[None]]] = {}
+        self._kicks: dict[str, asyncio.Event] = {}
+        self._drivers: dict[str, asyncio.Task[None]] = {}
+        self.steps = StepRunner(
+            self.registry,
+            self.clock,
+            self.hooks,
+            self.secrets,
+            self.save,
+            self._start_subflow,
+            asyncio.Semaphore(self.limits.max_running_steps),
+        )
+
+    # -- revisions -----------------------------------------------------------------------------------
+    async def add_revision(self, name: str, compiled: Revision, files: dict[str, bytes]) -> None:
+        """Make a revision available; its files are stored so recovery never depends on Git."""
+        await self.store.save_revision(name, files)
+        self.revisions[name] = compiled
+
+    async def revision(self, name: str) -> Revision:
+        if name not in self.revisions:
+            files = await self.store.load_revision(name)
+            if files is None:
+                raise EngineError(f"revision {name} is not in the store")
+            outcome = revisions.build([MemoryTree(files)])
+            if outcome.revision is None:
+                raise EngineError(f"revision {name} no longer validates: {outcome.problems[0]}")
+            self.revisions[name] = outcome.revision
+        return self.revisions[name]
+
+    def workflow(self, execution: Execution) -> CompiledWorkflow:
+        return self.revisions[execution.revision].workflows[execution.workflow]
+
+    # -- starting ----------------------------------------------------------------------------------
+    async def start(
+        self,
+        *,
+        revision: str,
+        workflow: str,
+        params: dict[str, Any],
+        alert: dict[str, Any] | None = None,
+        policy: str = "",
+        target: str = "",
+        mode: str = "enforce",
+        parent: str | None = None,
+        parent_node: str | None = None,
+        groups: Iterable[str] = (),
+    ) -> Execution:
+        """Create an execution; it is durable when this returns."""
+        compiled = (await self.revision(revision)).workflows.get(workflow)
+        if compiled is None:
+            raise EngineError(f"revision {revision} has no workflow {workflow!r}")
+        now = self.clock.now()
+        defaults = {
+            k: p.default for k, p in compiled.definition.spec.params.items() if not p.required
+        }
+        execution = Execution(
+            id=f"{workflow[:40]}-{uuid.uuid4().hex[:10]}",
+            workflow=workflow,
+            revision=revision,
+            params={**defaults, **params},
+            alert=alert or {},
+            policy=policy,
+            target=target,
+            mode=mode,
+            created_at=iso(now),
+            deadline=iso(now + compiled.definition.spec.timeout),
+            parent=parent,
+            parent_node=parent_node,
+        )
+        execution.header_dirty = True
+        execution.note(now, "created", policy=policy, target=target, mode=mode)
+        await self.save(execution)
+        self.active[execution.id] = execution
+        self.groups[execution.id] = list(groups)
+        self._activate(execution)
+        return execution
+
+    async def _start_subflow(self, parent: Execution, node: Node, params: dict[str, Any]) -> str:
+        workflow = self.workflow(parent).steps[node.step].step.workflow
+        assert workflow is not None
+        child = await self.start(
+            revision=parent.revision,
+            workflow=workflow,
+            params=params,
+            alert=parent.alert,
+            policy=parent.policy,
+            target=parent.target,
+            mode=parent.mode,
+            parent=parent.id,
+            parent_node=node.key,
+        )
+        return child.id
+
+    # -- persistence ---------------------------------------------------------------------------------
+    async def save(self, execution: Execution) -> None:
+        """Persist what changed in an execution (durable when this returns)."""
+        batch = self.batch(execution)
+        if batch:
+            await self.store.save(batch)
+
+    def batch(self, execution: Execution) -> Batch:
+        batch = Batch()
+        for key in sorted(execution.dirty):
+            batch.nodes.append((execution.id, execution.nodes[key].record()))
+        if execution.dirty or execution.header_dirty or execution.timeline:
+            header = execution.header()
+            header["wake_at"] = wake_at(header, [n.record() for n in execution.nodes.values()])
+            batch.executions.append(header)
+        batch.timeline.extend((execution.id, entry) for entry in execution.timeline)
+        execution.dirty.clear()
+        execution.header_dirty = False
+        execution.timeline = []
+        return batch
+
+    # -- dispatch ------------------------------------------------------------------------------------
+    def _activate(self, execution: Execution) -> None:
+        if self.sequential or execution.id in self._drivers:
+            return
+        self._kicks[execution.id] = asyncio.Event()
+        self._drivers[execution.id] = asyncio.create_task(
+            self._drive(execution.id), name=f"drive-{execution.id}"
+        )
+
+    def kick(self, execution_id: str) -> None:
+        event = self._kicks.get(execution_id)
+        if event is not None:
+            event.set()
+
+    async def _drive(self, execution_id: str) -> None:
+        """Drive one execution until it finishes or only waits for a while (then it is evicted)."""
+        try:
+            while True:
+                execution = self.active.get(execution_id)
+                if execution is None or execution.finished:
+                    return
+                kick = self._kicks[execution_id]
+                kick.clear()
+                if await self.tick(execution):
+                    continue
+                if execution.finished:
+                    return
+                pause = self._seconds_to_next_timer(execution)
+                if not self._tasks.get(execution_id) and (
+                    pause is None or pause > self.limits.evict_after.total_seconds()
+                ):
+                    self._evict(execution_id)
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(kick.wait(), timeout=pause)
+        finally:
+            self._drivers.pop(execution_id, None)
+
+    def _evict(self, execution_id: str) -> None:
+        self.active.pop(execution_id, None)
+        self._kicks.pop(execution_id, None)
+
+    def _seconds_to_next_timer(self, execution: Execution) -> float | None:
+        moment = self.next_timer(execution)
+        if moment is None:
+            return None
+        return max((moment - self.clock.now()).total_seconds(), 0.0)
+
+    @staticmethod
+    def next_timer(execution: Execution) -> datetime | None:
+        times = [
+            parse_iso(n.wake_at)
+            for n in execution.nodes.values()
+            if n.wake_at and n.phase is Phase.RUNNING
+        ]
+        if execution.deadline and not execution.finished:
+            times.append(parse_iso(execution.deadline))
+        return min(times) if times else None
+
+    async def tick(self, execution: Execution, *, one: bool = False) -> bool:
+        """Do what can be done for an execution now, without waiting. True if anything changed.
+
+        ``one``: start at most one step (deterministic dispatch for ``reconciler test``).
+        """
+        workflow = self.workflow(execution)
+        now = self.clock.now()
+        progressed = False
+        if execution.status is Status.PENDING:
+            if not self._admit(execution):
+                return False
+            execution.set_status(Status.RUNNING, now)
+            progressed = True
+        if (
+            execution.deadline
+            and now >= parse_iso(execution.deadline)
+            and not execution.cancel_requested
+        ):
+            control.time_out(execution, now, self.workflow(execution).definition.spec.timeout)
+            self._cancel_tasks(execution.id)
+            progressed = True
+        for node in sorted(execution.nodes.values(), key=lambda n: n.wake_at or ""):
+            if (
+                node.phase is Phase.RUNNING
+                and node.wake_at
+                and parse_iso(node.wake_at) <= now
+                and not self._busy(execution, node)
+            ):
+                if await self.steps.on_timer(execution, workflow, node):
+                    await self._run_attempt(execution, workflow, node)
+                progressed = True
+                if one:
+                    return await self._settle(execution, workflow, progressed)
+        self._finish_subflow_waits(execution)
+        ready = scheduler.advance(execution, workflow, now)
+        progressed = progressed or bool(execution.dirty)
+        for key in ready[:1] if one else ready:
+            node = execution.nodes[key]
+            if await self.steps.begin(execution, workflow, node):
+                await self._run_attempt(execution, workflow, node)
+            progressed = True
+        return await self._settle(execution, workflow, progressed)
+
+    async def _settle(
+        self, execution: Execution, workflow: CompiledWorkflow, progressed: bool
+    ) -> bool:
+        self._update_status(execution)
+        done = scheduler.top_level_done(execution, workflow) and scheduler.nothing_running(
+            execution
+        )
+        if done and not self._tasks.get(execution.id):
+            await self._finish(execution, workflow)
+            progressed = True
+        await self.save(execution)
+        return progressed
+
+    def _busy(self, execution: Execution, node: Node) -> bool:
+        return any(
+            t.get_name() == f"{execution.id}/{node.key}" for t in self._tasks.get(execution.id, ())
+        )
+
+    async def _run_attempt(
+        self, execution: Execution, workflow: CompiledWorkflow, node: Node
+    ) -> None:
+        if self.sequential:
+            await self.steps.attempt(execution, workflow, node)
+            return
+        task = asyncio.create_task(
+            self._attempt_task(execution, workflow, node), name=f"{execution.id}/{node.key}"
+        )
+        self._tasks.setdefault(execution.id, set()).add(task)
+
+    async def _attempt_task(
+        self, execution: Execution, workflow: CompiledWorkflow, node: Node
+    ) -> None:
+        try:
+            await self.steps.attempt(execution, workflow, node)
+        except asyncio.CancelledError:
+            # Cancelled by a person (or a timeout): the step ends cancelled. Cancelled because the
+            # engine stops: nothing is recorded, the open attempt is checked after the restart.
+            if execution.cancel_requested and node.phase is Phase.RUNNING:
+                node.attempt_open = False
+                execution.transition(
+                    node,
+                    Phase.CANCELLED,
+                    self.clock.now(),
+                    error="cancelled while running",
+                    error_kind="cancelled",
+                )
+                await asyncio.shield(self.save(execution))
+            raise
+        finally:
+            tasks = self._tasks.get(execution.id)
+            if tasks is not None:
+                tasks.discard(asyncio.current_task())
+            self.kick(execution.id)
+
+    def _cancel_tasks(self, execution_id: str) -> None:
+        for task in list(self._tasks.get(execution_id, ())):
+            task.cancel()
+
+    def _admit(self, execution: Execution) -> bool:
+        running = [
+            e for e in self.active.values() if e.status not in (Status.PENDING,) and not e.finished
+        ]
+        if len(running) >= self.limits.max_running_executions:
+            return False
+        for group in self.groups.get(execution.id, ()):
+            cap = self.limits.groups.get(group)
+            if cap is not None and sum(group in self.groups.get(e.id, ()) for e in running) >= cap:
+                return False
+        return True
+
+    def _update_status(self, execution: Execution) -> None:
+        if execution.finished or execution.status is Status.PENDING:
+            return
+        now = self.clock.now()
+        if execution.paused:
+            execution.set_status(Status.PAUSED, now)
+            return
+        waiting = [
+            n
+            for n in execution.nodes.values()
+            if n.phase is Phase.RUNNING and n.waiting in APPROVAL_WAITS
+        ]
+        wanted = Status.WAITING_APPROVAL if waiting else Status.RUNNING
+        reason = waiting[0].data.get("message") or waiting[0].waiting if waiting else None
+        if execution.status != wanted or execution.reason != reason:
+            execution.set_status(wanted, now, reason=reason)
+
+    def _finish_subflow_waits(self, execution: Execution) -> None:
+        """Parents learn of finished children through :meth:`_finish`; nothing to poll here."""
+
+    async def _finish(self, execution: Execution, workflow: CompiledWorkflow) -> None:
+        now = self.clock.now()
+        spec = workflow.definition.spec
+        timed_out = bool(execution.error and execution.error.startswith("workflow timed out"))
+        if execution.cancel_requested and not timed_out:
+            if spec.on_cancel == "rollback":
+                await compensate(self, execution, workflow)
+            final = Status.CANCELLED
+        elif execution.failing or timed_out:
+            if spec.on_failure == "rollback":
+                await compensate(self, execution, workflow)
+            final = Status.FAILED
+            if execution.error is None:
+                failed = [n for n in execution.nodes.values() if n.phase is Phase.FAILED]
+                execution.error = (
+                    f"step {failed[0].key} failed: {failed[0].error}" if failed else "a step failed"
+                )
+        else:
+            execution.outputs = self._outputs(execution, workflow)
+            final = Status.SUCCEEDED
+        if execution.status is Status.PAUSED:
+            execution.set_status(Status.RUNNING, now)
+        execution.set_status(final, self.clock.now(), paused=False)
+        await self.save(execution)
+        self.hooks.execution_finished(execution)
+        if execution.parent:
+            await self._child_finished(execution)
+        self._evict(execution.id)
+
+    def _outputs(self, execution: Execution, workflow: CompiledWorkflow) -> dict[str, Any]:
+        outputs: dict[str, Any] = {}
+        activation = outputs_activation(execution, workflow, self.clock.now())
+        for name, expression in workflow.outputs.items():
+            try:
+                outputs[name] = self.secrets.redact(expression.evaluate(activation))
+            except ExpressionError as exc:
+                outputs[name] = None
+                execution.note(self.clock.now(), "output_error", output=name, error=exc.message)
+        return outputs
+
+    async def _child_finished(self, child: Execution) -> None:
+        parent = await self.get(child.parent or "")
+        node = parent.nodes.get(child.parent_node or "")
+        if node is None or node.phase is not Phase.RUNNING:
+            return
+        now = self.clock.now()
+        node.waiting = None
+        if child.status is Status.SUCCEEDED:
+            parent.transition(node, Phase.SUCCEEDED, now, output=child.outputs)
+        else:
+            parent.transition(
+                node,
+                Phase.FAILED,
+                now,
+                error=f"subflow {child.id} {child.status.value}: {child.error or ''}".strip(),
+                error_kind="error",
+            )
+        await self.save(parent)
+        self._activate(parent)
+        self.kick(parent.id)
+
+    # -- loading, recovery and the test loop ----------------------------------------------------------
+    async def get(self, execution_id: str) -> Execution:
+        """An execution, from memory or the store (it becomes active again)."""
+        if execution_id in self.active:
+            return self.active[execution_id]
+        stored = await self.store.load(execution_id)
+        if stored is None:
+            raise EngineError(f"no execution {execution_id!r}")
+        execution = Execution.from_records(stored.header, stored.nodes)
+        await self.revision(execution.revision)
+        if not execution.finished:
+            self.active[execution.id] = execution
+        return execution
+
+    async def recover(self) -> int:
+        """Resume every unfinished execution after a start; returns how many."""
+        stored = await self.store.unfinished()
+        for record in stored:
+            execution = Execution.from_records(record.header, record.nodes)
+            await self.revision(execution.revision)
+            workflow = self.workflow(execution)
+            for node in execution.nodes.values():
+                if node.phase is Phase.RUNNING and node.attempt_open:
+                    await recover_node(self, execution, workflow, node)
+            await self.save(execution)
+            self.active[execution.id] = execution
+            self._activate(execution)
+        return len(stored)
+
+    async def wake_due(self) -> int:
+        """Load evicted executions whose timers are due (the service calls this periodically)."""
+        horizon = iso(self.clock.now() + timedelta(seconds=1))
+        woken = 0
+        for execution_id in await self.store.due(horizon):
+            if execution_id not in self.active:
+                execution = await self.get(execution_id)
+                self._activate(execution)
+                woken += 1
+        return woken
+
+    async def run_until_idle(self, max_rounds: int = 100_000) -> None:
+        """Sequential mode: dispatch one step at a time until nothing can progress, moving the
+        fake clock to the next timer whenever nothing else can happen."""
+        for _ in range(max_rounds):
+            progressed = False
+            for execution in sorted(self.active.values(), key=lambda e: (e.created_at, e.id)):
+                if not execution.finished and await self.tick(execution, one=True):
+                    progressed = True
+                    break
+            if progressed:
+                continue
+            timers = [
+                t for t in (self.next_timer(e) for e in self.active.values() if not e.finished) if t
+            ]
+            if not timers or not hasattr(self.clock, "advance_to"):
+                return
+            self.clock.advance_to(min(timers))
+        raise EngineError(f"executions still progressing after {max_rounds} rounds")
+
+    # -- control -------------------------------------------------------------------------------------
+    async def pause(self, execution_id: str) -> Execution:
+        execution = await self.get(execution_id)
+        control.pause(execution, self.clock.now())
+        return await self._after_control(execution)
+
+    async def resume(self, execution_id: str) -> Execution:
+        execution = await self.get(execution_id)
+        control.resume(execution, self.clock.now())
+        return await self._after_control(execution)
+
+    async def cancel(self, execution_id: str, reason: str = "cancelled") -> Execution:
+        execution = await self.get(execution_id)
+        control.cancel(execution, self.clock.now(), reason)
+        self._cancel_tasks(execution.id)
+        for node in execution.nodes.values():
+            if node.phase is Phase.RUNNING and node.child:
+                child = await self.get(node.child)
+                if not child.finished:
+                    await self.cancel(child.id, reason)
+        return await self._after_control(execution)
+
+    async def retry(self, execution_id: str) -> Execution:
+        execution = await self.get(execution_id)
+        control.retry_from_failed(execution, self.workflow(execution), self.clock.now())
+        self.active[execution.id] = execution
+        return await self._after_control(execution)
+
+    async def approve(
+        self,
+        execution_id: str,
+        *,
+        by: str,
+        step: str | None = None,
+        comment: str | None = None,
+        approve: bool = True,
+    ) -> Execution:
+        execution = await self.get(execution_id)
+        waiting = control.waiting_for_approval(execution, step)
+        if not waiting:
+            raise EngineError(
+                f"execution {execution_id} has no step waiting for approval"
+                + (f" named {step!r}" if step else "")
+            )
+        workflow = self.workflow(execution)
+        for node in waiting:
+            if self.steps.decide_approval(execution, node, approve, by, comment):
+                node.waiting, node.wake_at = (
+                    "backoff",
+                    iso(self.clock.now()),
+                )  # attempt again at once
+                execution.touch(node)
+        return await self._after_control(execution, workflow)
+
+    async def reject(
+        self, execution_id: str, *, by: str, step: str | None = None, comment: str | None = None
+    ) -> Execution:
+        return await self.approve(execution_id, by=by, step=step, comment=comment, approve=False)
+
+    async def _after_control(
+        self, execution: Execution, workflow: CompiledWorkflow | None = None
+    ) -> Execution:
+        self._update_status(execution)
+        await self.save(execution)
+        if not execution.finished:
+            self.active[execution.id] = execution
+            self._activate(execution)
+            self.kick(execution.id)
+        return execution
+
+    async def close(self) -> None:
+        """Stop driving (running attempts are cancelled; they resume after a restart)."""
+        for task in list(self._drivers.values()):
+            task.cancel()
+        for tasks in list(self._tasks.values()):
+            for task in list(tasks):
+                task.cancel()
+        await asyncio.gather(
+            *self._drivers.values(),
+            *(t for ts in self._tasks.values() for t in ts),
+            return_exceptions=True,
+        )

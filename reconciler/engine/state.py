@@ -1,0 +1,301 @@
+"""Execution state: one ``nodes`` map per execution, and the one function that changes phases.
+
+Pure data, no I/O. Every phase change goes through :meth:`Execution.transition` (as Argo's
+``markNodePhase``): it checks the change is allowed, stamps times, logs it, and queues the node
+for the store. The shell persists queued changes before acting on them (write-ahead).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("reconciler.engine")
+
+
+class Phase(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    COMPENSATED = "compensated"
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    WAITING_APPROVAL = "waiting_approval"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_PHASES = {Phase.SUCCEEDED, Phase.FAILED, Phase.SKIPPED, Phase.CANCELLED, Phase.COMPENSATED}
+FINAL_STATUSES = {Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}
+
+# Within one run of a step, phases only move forward.
+_NEXT_PHASES: dict[Phase, set[Phase]] = {
+    Phase.PENDING: {Phase.RUNNING, Phase.SKIPPED, Phase.CANCELLED},
+    Phase.RUNNING: {Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED},
+    Phase.SUCCEEDED: {Phase.COMPENSATED},
+    Phase.FAILED: {Phase.COMPENSATED},
+    Phase.SKIPPED: set(),
+    Phase.CANCELLED: set(),
+    Phase.COMPENSATED: set(),
+}
+_NEXT_STATUSES: dict[Status, set[Status]] = {
+    Status.PENDING: {Status.RUNNING, Status.CANCELLED, Status.FAILED},
+    Status.RUNNING: {
+        Status.PAUSED,
+        Status.WAITING_APPROVAL,
+        Status.SUCCEEDED,
+        Status.FAILED,
+        Status.CANCELLED,
+    },
+    Status.PAUSED: {Status.RUNNING, Status.CANCELLED, Status.FAILED},
+    Status.WAITING_APPROVAL: {Status.RUNNING, Status.PAUSED, Status.FAILED, Status.CANCELLED},
+    Status.SUCCEEDED: set(),
+    Status.FAILED: {Status.RUNNING},  # retry-from-failed
+    Status.CANCELLED: set(),
+}
+
+
+class TransitionError(Exception):
+    """A phase or status change the rules do not allow (a bug in the engine, never user input)."""
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass
+class Node:
+    """One run of one step instance (``key`` is the step id, prefixed inside for_each bodies)."""
+
+    key: str
+    step: str
+    parent: str | None = None  # key of the enclosing group, parallel or for_each node
+    run: int = 1
+    phase: Phase = Phase.PENDING
+    attempts: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None
+    output: Any = None
+    error: str | None = None
+    error_kind: str | None = None  # error | timeout | permanent | cancelled | denied
+    skip_failure: bool = False  # skipped while one of its own needs had failed
+    waiting: str | None = (
+        None  # backoff | wait | poll | approval | subflow | verify | unknown_outcome
+    )
+    wake_at: str | None = None  # deadline of the current wait, as a timestamp (survives restarts)
+    attempt_open: bool = False  # write-ahead: an attempt started and has no recorded outcome yet
+    action_done: bool = False  # its action completed (compensable even if verify failed)
+    completed_seq: int | None = None  # order of completion, for compensation in reverse
+    compensation: dict[str, Any] | None = None  # {phase, output, error}
+    items: list[Any] | None = None  # for_each: the evaluated list
+    child: str | None = None  # subflow: the child execution id
+    approval: dict[str, Any] | None = None  # {decision, by, comment, at}
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in TERMINAL_PHASES
+
+    def record(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["phase"] = self.phase.value
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> Node:
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["phase"] = Phase(values.get("phase", "pending"))
+        return cls(**values)
+
+
+@dataclass
+class Execution:
+    """One execution of a workflow and everything that happened in it."""
+
+    id: str
+    workflow: str
+    revision: str
+    params: dict[str, Any]
+    alert: dict[str, Any] = field(default_factory=dict)
+    policy: str = ""
+    target: str = ""
+    mode: str = "enforce"
+    status: Status = Status.PENDING
+    created_at: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+    deadline: str | None = None
+    parent: str | None = None  # parent execution id (subflows)
+    parent_node: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    reason: str | None = (
+        None  # why it waits (approval of an unknown outcome, a guardrail gate, ...)
+    )
+    paused: bool = False
+    cancel_requested: bool = False
+    failing: bool = False
+    compensating: bool = False
+    seq: int = 0
+    nodes: dict[str, Node] = field(default_factory=dict)
+    history: list[Node] = field(default_factory=list)  # earlier runs (retry-from-failed)
+    dirty: set[str] = field(
+        default_factory=set, repr=False
+    )  # node keys changed since the last save
+    header_dirty: bool = field(default=False, repr=False)
+    timeline: list[dict[str, Any]] = field(default_factory=list, repr=False)  # unsaved entries
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def node(self, key: str) -> Node:
+        return self.nodes[key]
+
+    def add_node(self, node: Node) -> Node:
+        self.nodes[node.key] = node
+        self.dirty.add(node.key)
+        return node
+
+    def touch(self, node: Node) -> None:
+        """Queue a node whose fields (not phase) changed for the next save."""
+        self.dirty.add(node.key)
+
+    def transition(self, node: Node, phase: Phase, now: datetime, **changes: Any) -> None:
+        """The one place a step's phase changes: validated, stamped, logged, queued for saving."""
+        if phase != node.phase and phase not in _NEXT_PHASES[node.phase]:
+            raise TransitionError(
+                f"step {node.key} run {node.run}: {node.phase} -> {phase} is not allowed"
+            )
+        previous = node.phase
+        node.phase = phase
+        for name, value in changes.items():
+            setattr(node, name, value)
+        stamp = iso(now)
+        if phase is Phase.RUNNING and node.started_at is None:
+            node.started_at = stamp
+        if phase in TERMINAL_PHASES and phase is not Phase.COMPENSATED:
+            node.finished_at = stamp
+            node.waiting = None
+            node.wake_at = None
+            if phase is Phase.SUCCEEDED or (phase is Phase.FAILED and node.action_done):
+                self.seq += 1
+                node.completed_seq = self.seq
+        self.dirty.add(node.key)
+        self.header_dirty = True
+        entry = {
+            "at": stamp,
+            "kind": "step",
+            "key": node.key,
+            "run": node.run,
+            "from": previous.value,
+            "to": phase.value,
+        }
+        if node.error and phase is Phase.FAILED:
+            entry["error"] = node.error
+        self.timeline.append(entry)
+        log.info(
+            "step phase",
+            execution=self.id,
+            workflow=self.workflow,
+            step=node.key,
+            run=node.run,
+            phase=phase.value,
+            previous=previous.value,
+            revision=self.revision,
+        )
+
+    def set_status(self, status: Status, now: datetime, **changes: Any) -> None:
+        """The one place an execution's status changes."""
+        if status == self.status and not changes:
+            return
+        if status != self.status and status not in _NEXT_STATUSES[self.status]:
+            raise TransitionError(f"execution {self.id}: {self.status} -> {status} is not allowed")
+        previous = self.status
+        self.status = status
+        for name, value in changes.items():
+            setattr(self, name, value)
+        stamp = iso(now)
+        if status is Status.RUNNING and self.started_at is None:
+            self.started_at = stamp
+        if status in FINAL_STATUSES:
+            self.finished_at = stamp
+        self.header_dirty = True
+        if status != previous:
+            self.timeline.append(
+                {"at": stamp, "kind": "execution", "from": previous.value, "to": status.value}
+            )
+            log.info(
+                "execution status",
+                execution=self.id,
+                workflow=self.workflow,
+                status=status.value,
+                previous=previous.value,
+                revision=self.revision,
+            )
+
+    def note(self, now: datetime, kind: str, **detail: Any) -> None:
+        """A timeline entry that is not a phase change (a decision, an approval, a guardrail)."""
+        self.timeline.append({"at": iso(now), "kind": kind, **detail})
+        self.header_dirty = True
+
+    def header(self) -> dict[str, Any]:
+        return {
+            name: (getattr(self, name).value if name == "status" else getattr(self, name))
+            for name in (
+                "id",
+                "workflow",
+                "revision",
+                "params",
+                "alert",
+                "policy",
+                "target",
+                "mode",
+                "status",
+                "created_at",
+                "started_at",
+                "finished_at",
+                "deadline",
+                "parent",
+                "parent_node",
+                "outputs",
+                "error",
+                "reason",
+                "paused",
+                "cancel_requested",
+                "failing",
+                "compensating",
+                "seq",
+            )
+        }
+
+    @classmethod
+    def from_records(cls, header: dict[str, Any], nodes: list[dict[str, Any]]) -> Execution:
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in header.items() if k in names}
+        values["status"] = Status(values.get("status", "pending"))
+        execution = cls(**values)
+        for record in sorted(nodes, key=lambda r: r.get("run", 1)):
+            node = Node.from_record(record)
+            current = execution.nodes.get(node.key)
+            if current is not None and current.run < node.run:
+                execution.history.append(current)
+            execution.nodes[node.key] = node
+        return execution

@@ -1,0 +1,529 @@
+"""Running one step: each step kind's start, its attempts, verify, polls and timers.
+
+The imperative half of the engine, called by :class:`~reconciler.engine.engine.Engine` for
+steps the scheduler found ready. Nothing here sleeps: a step that must wait records what it
+waits for (``node.waiting``) and until when (``node.wake_at``), and the engine calls
+:meth:`StepRunner.on_timer` when that time comes. Every attempt is written ahead: "attempt N
+starting" is saved before the action is called, its result before anything downstream starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from reconciler.actions.registry import Registry
+from reconciler.actions.spec import ActionContext, ActionSpec
+from reconciler.engine import retries, scope
+from reconciler.engine.clock import Clock
+from reconciler.engine.hooks import Hooks
+from reconciler.engine.scheduler import failed_like, key_of, prefix_of
+from reconciler.engine.secrets import SecretProvider
+from reconciler.engine.state import Execution, Node, Phase, iso, parse_iso
+from reconciler.errors import ActionError, ExpressionError, PermanentError, TemporaryError
+from reconciler.expressions import templates
+from reconciler.expressions.compiler import secrets_from
+from reconciler.expressions.values import check_bounds
+from reconciler.validation.compiled import CompiledStep, CompiledWorkflow
+
+APPROVAL_WAITS = {"approval", "gate", "unknown_outcome"}
+StartSubflow = Callable[[Execution, Node, dict[str, Any]], Awaitable[str]]
+
+
+class StepFailure(Exception):
+    """An attempt failed; ``kind`` is error, timeout or permanent."""
+
+    def __init__(self, message: str, kind: str, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.delay = delay
+
+
+class NeedsApproval(Exception):
+    """A guardrail gates this call on a person's approval."""
+
+
+class StepRunner:
+    def __init__(
+        self,
+        registry: Registry,
+        clock: Clock,
+        hooks: Hooks,
+        secrets: SecretProvider,
+        save: Callable[[Execution], Awaitable[None]],
+        start_subflow: StartSubflow,
+        step_slots: asyncio.Semaphore,
+    ) -> None:
+        self.registry = registry
+        self.clock = clock
+        self.hooks = hooks
+        self.secrets = secrets
+        self.save = save
+        self.start_subflow = start_subflow
+        self.step_slots = step_slots
+
+    # -- starting a ready step ------------------------------------------------------------------
+    async def begin(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> bool:
+        """Start a ready step. Returns True if the step now has an attempt to run."""
+        compiled = workflow.steps[node.step]
+        step = compiled.step
+        now = self.clock.now()
+        if compiled.if_ is not None:
+            try:
+                allowed = compiled.if_.evaluate(self._activation(execution, workflow, node)) is True
+            except ExpressionError as exc:
+                self._fail(
+                    execution,
+                    node,
+                    f"{workflow.where(node.step, 'if')}: {exc.message}",
+                    "permanent",
+                )
+                return False
+            if not allowed:
+                needs = [
+                    execution.nodes[key_of(prefix_of(node.key), d)] for d in compiled.depends_on
+                ]
+                execution.transition(
+                    node,
+                    Phase.SKIPPED,
+                    now,
+                    skip_failure=any(failed_like(n) for n in needs),
+                    data={**node.data, "reason": "if: false"},
+                )
+                return False
+        if step.action is not None:
+            execution.transition(node, Phase.RUNNING, now)
+            return True
+        if step.steps is not None or step.parallel is not None:
+            execution.transition(node, Phase.RUNNING, now)
+        elif step.for_each is not None:
+            self._begin_for_each(execution, workflow, compiled, node)
+        elif step.wait is not None:
+            execution.transition(
+                node, Phase.RUNNING, now, waiting="wait", wake_at=iso(now + step.wait)
+            )
+        elif step.wait_until is not None:
+            deadline = iso(now + step.wait_until.timeout)
+            execution.transition(
+                node,
+                Phase.RUNNING,
+                now,
+                waiting="poll",
+                wake_at=iso(now),
+                data={**node.data, "deadline": deadline},
+            )
+        elif step.approval is not None:
+            self._begin_approval(execution, workflow, compiled, node)
+        elif step.decide is not None:
+            execution.transition(node, Phase.RUNNING, now)
+            self._decide(execution, workflow, compiled, node)
+        elif step.workflow is not None:
+            await self._begin_subflow(execution, workflow, compiled, node)
+        return False
+
+    def _begin_for_each(
+        self, execution: Execution, workflow: CompiledWorkflow, compiled: CompiledStep, node: Node
+    ) -> None:
+        now = self.clock.now()
+        assert compiled.for_each is not None
+        try:
+            items = compiled.for_each.evaluate(self._activation(execution, workflow, node))
+            if not isinstance(items, list):
+                raise ExpressionError(f"for_each must give a list, got {type(items).__name__}")
+            check_bounds(items, "for_each items")
+        except ExpressionError as exc:
+            execution.transition(node, Phase.RUNNING, now)
+            self._fail(
+                execution,
+                node,
+                f"{workflow.where(node.step, 'for_each')}: {exc.message}",
+                "permanent",
+            )
+            return
+        execution.transition(node, Phase.RUNNING, now, items=items)
+
+    def _begin_approval(
+        self, execution: Execution, workflow: CompiledWorkflow, compiled: CompiledStep, node: Node
+    ) -> None:
+        now = self.clock.now()
+        approval = compiled.step.approval
+        assert approval is not None
+        message = approval.message
+        try:
+            rendered = templates.render(
+                compiled.approval_message, self._activation(execution, workflow, node)
+            )
+            message = str(rendered)
+        except ExpressionError as exc:
+            message = f"{approval.message} (message failed to render: {exc.message})"
+        execution.transition(
+            node,
+            Phase.RUNNING,
+            now,
+            waiting="approval",
+            wake_at=iso(now + approval.timeout),
+            data={**node.data, "message": message},
+        )
+        execution.note(now, "approval_requested", key=node.key, message=message)
+
+    def _decide(
+        self, execution: Execution, workflow: CompiledWorkflow, compiled: CompiledStep, node: Node
+    ) -> None:
+        now = self.clock.now()
+        decide = compiled.step.decide
+        assert decide is not None
+        activation = self._activation(execution, workflow, node)
+        for index, (rule, choice) in enumerate(compiled.decide_rules):
+            try:
+                matched = rule.evaluate(activation) is True
+            except ExpressionError as exc:
+                execution.note(
+                    now, "decide_rule_error", key=node.key, rule=index, error=exc.message
+                )
+                continue
+            if matched:
+                output = {
+                    "choice": choice,
+                    "confidence": 1.0,
+                    "reason": f"rule {index + 1}: {rule.source}",
+                }
+                execution.transition(node, Phase.SUCCEEDED, now, output=output)
+                return
+        # The AI mode (decide.ai) plugs in here in a later issue; until then the fallback decides.
+        if decide.fallback is not None:
+            reason = (
+                "no rule matched; fallback"
+                if decide.ai is None
+                else "no rule matched; AI mode not available yet; fallback"
+            )
+            output = {"choice": decide.fallback, "confidence": 0.0, "reason": reason}
+            execution.transition(node, Phase.SUCCEEDED, now, output=output)
+            return
+        self._fail(execution, node, "decide: no rule matched and there is no fallback", "permanent")
+
+    async def _begin_subflow(
+        self, execution: Execution, workflow: CompiledWorkflow, compiled: CompiledStep, node: Node
+    ) -> None:
+        now = self.clock.now()
+        execution.transition(node, Phase.RUNNING, now)
+        try:
+            with secrets_from(self.secrets.read):
+                params = (
+                    templates.render(compiled.with_, self._activation(execution, workflow, node))
+                    or {}
+                )
+        except (ExpressionError, LookupError) as exc:
+            self._fail(execution, node, f"{workflow.where(node.step, 'with')}: {exc}", "permanent")
+            return
+        child = await self.start_subflow(execution, node, params)
+        node.child = child
+        node.waiting = "subflow"
+        execution.touch(node)
+
+    # -- attempts ----------------------------------------------------------------------------------
+    async def attempt(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> None:
+        """One attempt of an action step, written ahead, with its timeout and retry decision."""
+        compiled = workflow.steps[node.step]
+        step = compiled.step
+        assert step.action is not None
+        action = self.registry.get(step.action)
+        now = self.clock.now()
+        node.attempts += 1
+        node.attempt_open = True
+        node.waiting = None
+        node.wake_at = None
+        execution.touch(node)
+        execution.note(now, "attempt", key=node.key, attempt=node.attempts)
+        await self.save(execution)  # write-ahead: durable before the action is called
+        try:
+            if action is None:
+                raise StepFailure(f"unknown action {step.action!r}", "permanent")
+            params = self._render(execution, workflow, node, compiled.with_, "with")
+            node.data["input"] = self.secrets.redact(params)
+            output = await self._call(execution, node, action, params, step.timeout)
+        except NeedsApproval as gate:
+            node.attempt_open = False
+            node.attempts -= 1  # nothing was called
+            node.waiting = "gate"
+            execution.touch(node)
+            execution.note(self.clock.now(), "approval_requested", key=node.key, message=str(gate))
+            return
+        except StepFailure as failure:
+            node.attempt_open = False
+            self._attempt_failed(execution, workflow, node, failure)
+            return
+        node.attempt_open = False
+        node.action_done = True
+        node.output = self.secrets.redact(output)
+        if compiled.verify is not None or (step.verify is not None and step.verify.action):
+            if execution.mode == "dry-run":
+                node.data["verify"] = "skipped in dry-run mode"
+            else:
+                assert step.verify is not None
+                deadline = iso(self.clock.now() + step.verify.within)
+                node.waiting = "verify"
+                node.wake_at = iso(self.clock.now())
+                node.data["verify_deadline"] = deadline
+                execution.touch(node)
+                return
+        execution.transition(node, Phase.SUCCEEDED, self.clock.now())
+
+    async def _call(
+        self,
+        execution: Execution,
+        node: Node,
+        action: ActionSpec,
+        params: dict[str, Any],
+        timeout: timedelta | None,
+    ) -> dict[str, Any]:
+        try:
+            parsed = action.params.model_validate(params)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise StepFailure(
+                f"{action.name}: {where}: {first['msg']}"
+                if where
+                else f"{action.name}: {first['msg']}",
+                "permanent",
+            ) from exc
+        mutating = action.is_mutating(params)
+        gate = await self.hooks.before_action(execution, node, action.name, params, mutating)
+        if gate.decision == "deny":
+            raise StepFailure(f"denied by guardrail: {gate.message}", "permanent")
+        if gate.decision == "approve" and not node.data.get("gate_approved"):
+            raise NeedsApproval(gate.message)
+        dry_run = execution.mode == "dry-run" and mutating
+        self.hooks.action_called(execution, node, action.name, params)
+        mocked = await self.hooks.mock(execution, node, action.name, params)
+        if mocked is not None:
+            return mocked
+        if dry_run and not action.dry_run:
+            return {
+                "dry_run": True,
+                "skipped": True,
+                "action": action.name,
+                "params": self.secrets.redact(params),
+            }
+        context = ActionContext(
+            execution.id,
+            node.key,
+            node.attempts,
+            dry_run=dry_run,
+            log=lambda event, fields: execution.note(
+                self.clock.now(), "log", key=node.key, event=event, **fields
+            ),
+        )
+        try:
+            async with self.step_slots:
+                call = action.call(parsed, context)
+                output = await (
+                    asyncio.wait_for(call, timeout.total_seconds()) if timeout else call
+                )
+        except TimeoutError as exc:
+            raise StepFailure(f"timed out after {timeout}", "timeout") from exc
+        except TemporaryError as exc:
+            raise StepFailure(str(exc), "error", exc.delay) from exc
+        except PermanentError as exc:
+            raise StepFailure(str(exc), "permanent") from exc
+        except ActionError as exc:
+            raise StepFailure(str(exc), "error") from exc
+        try:
+            check_bounds(output, f"output of {action.name}")
+        except ExpressionError as exc:
+            raise StepFailure(exc.message, "permanent") from exc
+        return output
+
+    def _attempt_failed(
+        self, execution: Execution, workflow: CompiledWorkflow, node: Node, failure: StepFailure
+    ) -> None:
+        step = workflow.steps[node.step].step
+        message = self.secrets.redact(failure.message)
+        now = self.clock.now()
+        if retries.should_retry(step.retry, node.attempts, failure.kind):
+            delay = retries.backoff(step.retry, node.attempts)
+            if failure.delay is not None:
+                delay = max(delay, timedelta(seconds=failure.delay))
+            node.error, node.error_kind = message, failure.kind
+            node.waiting, node.wake_at = "backoff", iso(now + delay)
+            execution.touch(node)
+            execution.note(
+                now,
+                "retry",
+                key=node.key,
+                attempt=node.attempts,
+                error=message,
+                after=delay.total_seconds(),
+            )
+            return
+        self._fail(execution, node, message, failure.kind)
+
+    def _fail(self, execution: Execution, node: Node, message: str, kind: str) -> None:
+        execution.transition(
+            node,
+            Phase.FAILED,
+            self.clock.now(),
+            error=self.secrets.redact(message),
+            error_kind=kind,
+        )
+
+    # -- timers ------------------------------------------------------------------------------------
+    async def on_timer(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> bool:
+        """A waiting step's time has come. Returns True if an attempt should run now."""
+        now = self.clock.now()
+        waiting = node.waiting
+        node.wake_at = None
+        execution.touch(node)
+        if waiting == "backoff":
+            return True
+        if waiting == "wait":
+            execution.transition(node, Phase.SUCCEEDED, now)
+        elif waiting == "approval":
+            self._fail(execution, node, "approval timed out", "timeout")
+        elif waiting == "poll":
+            await self._poll(execution, workflow, node)
+        elif waiting == "verify":
+            return await self._verify(execution, workflow, node)
+        return False
+
+    async def _poll(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> None:
+        compiled = workflow.steps[node.step]
+        wait_until = compiled.step.wait_until
+        assert wait_until is not None and compiled.wait_until is not None
+        output: Any = None
+        try:
+            if wait_until.action:
+                action = self.registry.get(wait_until.action)
+                assert action is not None
+                params = self._render(
+                    execution, workflow, node, compiled.wait_until_with, "wait_until"
+                )
+                output = await self._call(execution, node, action, params, wait_until.interval)
+            done = (
+                compiled.wait_until.evaluate(
+                    scope.activation(
+                        execution,
+                        workflow,
+                        prefix_of(node.key),
+                        self.clock.now(),
+                        output=output,
+                        polling=bool(wait_until.action),
+                    )
+                )
+                is True
+            )
+        except StepFailure as failure:
+            if failure.kind == "permanent":
+                self._fail(execution, node, failure.message, "permanent")
+                return
+            done = False  # a failed poll is retried at the next interval, until the timeout
+        except ExpressionError as exc:
+            done = False
+            node.error = exc.message
+        now = self.clock.now()
+        if done:
+            execution.transition(
+                node, Phase.SUCCEEDED, now, output=self.secrets.redact(output) if output else {}
+            )
+        elif now >= parse_iso(node.data["deadline"]):
+            self._fail(
+                execution, node, f"wait_until: still false after {wait_until.timeout}", "timeout"
+            )
+        else:
+            node.waiting, node.wake_at = "poll", iso(now + wait_until.interval)
+
+    async def _verify(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> bool:
+        """Check a post-condition; a failed verify is an error, retried under ``retry``."""
+        compiled = workflow.steps[node.step]
+        verify = compiled.step.verify
+        assert verify is not None
+        ok = False
+        try:
+            if verify.action:
+                action = self.registry.get(verify.action)
+                assert action is not None
+                params = self._render(execution, workflow, node, compiled.verify_with, "verify")
+                await self._call(execution, node, action, params, verify.interval)
+                ok = True
+            else:
+                assert compiled.verify is not None
+                ok = compiled.verify.evaluate(self._activation(execution, workflow, node)) is True
+        except (StepFailure, ExpressionError):
+            ok = False
+        now = self.clock.now()
+        if ok:
+            execution.transition(node, Phase.SUCCEEDED, now)
+            return False
+        if now < parse_iso(node.data["verify_deadline"]):
+            node.waiting, node.wake_at = "verify", iso(now + verify.interval)
+            return False
+        self._attempt_failed(
+            execution,
+            workflow,
+            node,
+            StepFailure(f"verify failed: still false after {verify.within}", "error"),
+        )
+        return False
+
+    # -- approvals -------------------------------------------------------------------------------
+    def decide_approval(
+        self, execution: Execution, node: Node, approve: bool, by: str, comment: str | None
+    ) -> bool:
+        """Apply a person's decision to a waiting step. Returns True if an attempt should run now."""
+        now = self.clock.now()
+        waiting = node.waiting
+        node.approval = {
+            "decision": "approve" if approve else "reject",
+            "by": by,
+            "comment": comment,
+            "at": iso(now),
+        }
+        execution.note(
+            now,
+            "approval",
+            key=node.key,
+            decision=node.approval["decision"],
+            by=by,
+            comment=comment,
+        )
+        node.waiting, node.wake_at = None, None
+        execution.touch(node)
+        if not approve:
+            self._fail(
+                execution,
+                node,
+                f"rejected by {by}" + (f": {comment}" if comment else ""),
+                "permanent",
+            )
+            return False
+        if waiting == "approval":
+            execution.transition(
+                node, Phase.SUCCEEDED, now, output={"approved_by": by, "comment": comment or ""}
+            )
+            return False
+        if waiting == "gate":
+            node.data["gate_approved"] = True
+        return waiting in ("gate", "unknown_outcome")
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _activation(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> Any:
+        return scope.activation(execution, workflow, prefix_of(node.key), self.clock.now())
+
+    def _render(
+        self, execution: Execution, workflow: CompiledWorkflow, node: Node, tree: Any, field: str
+    ) -> dict[str, Any]:
+        try:
+            with secrets_from(self.secrets.read):
+                rendered = templates.render(tree, self._activation(execution, workflow, node))
+        except ExpressionError as exc:
+            raise StepFailure(
+                f"{workflow.where(node.step, field)}: {exc.message}", "permanent"
+            ) from exc
+        except LookupError as exc:
+            raise StepFailure(str(exc), "permanent") from exc
+        return rendered if isinstance(rendered, dict) else {}

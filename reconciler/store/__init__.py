@@ -1,0 +1,1 @@
+"""Persistence of executions, their steps, timelines and the revisions they run on."""

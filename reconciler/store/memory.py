@@ -1,0 +1,96 @@
+"""An in-memory :class:`~reconciler.store.base.Store`: for tests and for ``reconciler test``.
+
+Records are copied through JSON on the way in and out, so what the engine keeps and what it
+stored can never alias, and anything not JSON-serialisable fails here as it would in SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.store.base import FINAL, Batch, StoredExecution, wake_at
+
+
+def _copy(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._executions: dict[str, dict[str, Any]] = {}
+        self._nodes: dict[str, dict[tuple[str, int], dict[str, Any]]] = {}
+        self._timeline: dict[str, list[dict[str, Any]]] = {}
+        self._revisions: dict[str, dict[str, bytes]] = {}
+        self.saves = 0
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def save(self, batch: Batch) -> None:
+        self.saves += 1
+        for header in batch.executions:
+            self._executions[header["id"]] = _copy(header)
+        for execution, record in batch.nodes:
+            self._nodes.setdefault(execution, {})[(record["key"], record["run"])] = _copy(record)
+        for execution, entry in batch.timeline:
+            self._timeline.setdefault(execution, []).append(_copy(entry))
+
+    async def load(self, execution_id: str) -> StoredExecution | None:
+        header = self._executions.get(execution_id)
+        if header is None:
+            return None
+        nodes = list(self._nodes.get(execution_id, {}).values())
+        return StoredExecution(_copy(header), _copy(nodes))
+
+    async def unfinished(self) -> list[StoredExecution]:
+        found = []
+        for execution_id, header in self._executions.items():
+            if header["status"] not in FINAL:
+                stored = await self.load(execution_id)
+                assert stored is not None
+                found.append(stored)
+        return found
+
+    async def query(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        policy: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        rows = [
+            h
+            for h in self._executions.values()
+            if (status is None or h["status"] == status)
+            and (workflow is None or h["workflow"] == workflow)
+            and (policy is None or h["policy"] == policy)
+        ]
+        rows.sort(key=lambda h: h["created_at"], reverse=True)
+        copied: list[dict[str, Any]] = _copy(rows[:limit])
+        return copied
+
+    async def timeline(self, execution_id: str) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = _copy(self._timeline.get(execution_id, []))
+        return entries
+
+    async def due(self, before: str, limit: int = 1000) -> list[str]:
+        found = []
+        for execution_id, header in self._executions.items():
+            if header["status"] in FINAL:
+                continue
+            when = wake_at(header, list(self._nodes.get(execution_id, {}).values()))
+            if when is not None and when <= before:
+                found.append(execution_id)
+        return found[:limit]
+
+    async def save_revision(self, revision: str, files: dict[str, bytes]) -> None:
+        self._revisions[revision] = dict(files)
+
+    async def load_revision(self, revision: str) -> dict[str, bytes] | None:
+        files = self._revisions.get(revision)
+        return dict(files) if files is not None else None
