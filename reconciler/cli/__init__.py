@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Annotated
+
+import structlog
 import typer
 
-from reconciler.cli import catalogue, planning, validating
+from reconciler.cli import catalogue, planning, testing, validating
 
 app = typer.Typer(
     name="reconciler",
@@ -13,8 +17,22 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="log what the engine does")
+    ] = False,
+) -> None:
+    """Options for every command."""
+    level = logging.INFO if verbose else logging.WARNING
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
+
+
 app.command("validate")(validating.validate)
 app.command("plan")(planning.plan)
+app.command("test")(testing.test)
 app.command("schema")(catalogue.schema)
 app.command("actions")(catalogue.actions)
 

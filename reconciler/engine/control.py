@@ -55,6 +55,25 @@ def _stop_waiting(execution: Execution, now: datetime, reason: str) -> None:
             execution.transition(node, Phase.CANCELLED, now, error=reason, error_kind="cancelled")
 
 
+def decide_gate(
+    execution: Execution, now: datetime, approve: bool, by: str, comment: str | None
+) -> None:
+    """A person's answer to a policy guardrail's gate: approved, the execution starts; rejected,
+    it is cancelled before any step ran."""
+    execution.note(
+        now,
+        "approval",
+        key=None,
+        decision="approve" if approve else "reject",
+        by=by,
+        comment=comment,
+        gate=execution.gate,
+    )
+    execution.gate = None
+    if not approve:
+        cancel(execution, now, f"rejected by {by}" + (f": {comment}" if comment else ""))
+
+
 def waiting_for_approval(execution: Execution, step: str | None) -> list[Node]:
     return [
         n

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +23,7 @@ import structlog
 from reconciler.actions.registry import Registry, default_registry
 from reconciler.definitions.loader import MemoryTree
 from reconciler.engine import control, scheduler
-from reconciler.engine.clock import Clock, SystemClock
+from reconciler.engine.clock import Clock, FakeClock, SystemClock
 from reconciler.engine.compensation import compensate
 from reconciler.engine.hooks import Hooks
 from reconciler.engine.recovery import recover_node
@@ -37,6 +37,9 @@ from reconciler.validation import revision as revisions
 from reconciler.validation.compiled import CompiledWorkflow, Revision
 
 log = structlog.get_logger("reconciler.engine")
+
+
+OnIdle = Callable[[datetime | None], Awaitable[bool]]
 
 
 class EngineError(ReconcilerError):
@@ -122,6 +125,7 @@ class Engine:
         parent: str | None = None,
         parent_node: str | None = None,
         groups: Iterable[str] = (),
+        gate: str | None = None,
     ) -> Execution:
         """Create an execution; it is durable when this returns."""
         compiled = (await self.revision(revision)).workflows.get(workflow)
@@ -144,6 +148,7 @@ class Engine:
             deadline=iso(now + compiled.definition.spec.timeout),
             parent=parent,
             parent_node=parent_node,
+            gate=gate,
         )
         execution.header_dirty = True
         execution.note(now, "created", policy=policy, target=target, mode=mode)
@@ -282,7 +287,6 @@ class Engine:
                 progressed = True
                 if one:
                     return await self._settle(execution, workflow, progressed)
-        self._finish_subflow_waits(execution)
         ready = scheduler.advance(execution, workflow, now)
         progressed = progressed or bool(execution.dirty)
         for key in ready[:1] if one else ready:
@@ -374,13 +378,12 @@ class Engine:
             for n in execution.nodes.values()
             if n.phase is Phase.RUNNING and n.waiting in APPROVAL_WAITS
         ]
-        wanted = Status.WAITING_APPROVAL if waiting else Status.RUNNING
-        reason = waiting[0].data.get("message") or waiting[0].waiting if waiting else None
+        wanted = Status.WAITING_APPROVAL if waiting or execution.gate else Status.RUNNING
+        reason = execution.gate or (
+            waiting[0].data.get("message") or waiting[0].waiting if waiting else None
+        )
         if execution.status != wanted or execution.reason != reason:
             execution.set_status(wanted, now, reason=reason)
-
-    def _finish_subflow_waits(self, execution: Execution) -> None:
-        """Parents learn of finished children through :meth:`_finish`; nothing to poll here."""
 
     async def _finish(self, execution: Execution, workflow: CompiledWorkflow) -> None:
         now = self.clock.now()
@@ -400,8 +403,9 @@ class Engine:
                     f"step {failed[0].key} failed: {failed[0].error}" if failed else "a step failed"
                 )
         else:
-            execution.outputs = self._outputs(execution, workflow)
             final = Status.SUCCEEDED
+        # Outputs are computed whatever the outcome: a failed execution's report needs them too.
+        execution.outputs = self._outputs(execution, workflow)
         if execution.status is Status.PAUSED:
             execution.set_status(Status.RUNNING, now)
         execution.set_status(final, self.clock.now(), paused=False)
@@ -483,9 +487,15 @@ class Engine:
                 woken += 1
         return woken
 
-    async def run_until_idle(self, max_rounds: int = 100_000) -> None:
+    async def run_until_idle(
+        self, max_rounds: int = 100_000, on_idle: OnIdle | None = None
+    ) -> None:
         """Sequential mode: dispatch one step at a time until nothing can progress, moving the
-        fake clock to the next timer whenever nothing else can happen."""
+        fake clock to the next timer whenever nothing else can happen.
+
+        ``on_idle(next_timer)`` is asked first whenever nothing is ready (to apply approvals or
+        deliver alerts due before that timer); it returns True if it did something.
+        """
         for _ in range(max_rounds):
             progressed = False
             for execution in sorted(self.active.values(), key=lambda e: (e.created_at, e.id)):
@@ -497,9 +507,12 @@ class Engine:
             timers = [
                 t for t in (self.next_timer(e) for e in self.active.values() if not e.finished) if t
             ]
-            if not timers or not hasattr(self.clock, "advance_to"):
+            upcoming = min(timers) if timers else None
+            if on_idle is not None and await on_idle(upcoming):
+                continue
+            if upcoming is None or not isinstance(self.clock, FakeClock):
                 return
-            self.clock.advance_to(min(timers))
+            self.clock.advance_to(upcoming)
         raise EngineError(f"executions still progressing after {max_rounds} rounds")
 
     # -- control -------------------------------------------------------------------------------------
@@ -540,6 +553,9 @@ class Engine:
         approve: bool = True,
     ) -> Execution:
         execution = await self.get(execution_id)
+        if execution.gate is not None and step is None:
+            control.decide_gate(execution, self.clock.now(), approve, by, comment)
+            return await self._after_control(execution)
         waiting = control.waiting_for_approval(execution, step)
         if not waiting:
             raise EngineError(

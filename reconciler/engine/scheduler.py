@@ -175,7 +175,7 @@ def _advance_container(
                 data={**node.data, "reason": reason},
             )
             changed = True
-        elif not execution.paused and (limit is None or running < limit):
+        elif not execution.paused and execution.gate is None and (limit is None or running < limit):
             ready.append(node.key)
             running += 1
     return changed, ready

@@ -146,9 +146,10 @@ class Execution:
     parent_node: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
-    reason: str | None = (
-        None  # why it waits (approval of an unknown outcome, a guardrail gate, ...)
-    )
+    # Why it waits (approval of an unknown outcome, a guardrail gate, ...).
+    reason: str | None = None
+    # Set: nothing starts until a person approves (a policy guardrail's gate).
+    gate: str | None = None
     paused: bool = False
     cancel_requested: bool = False
     failing: bool = False
@@ -278,6 +279,7 @@ class Execution:
                 "outputs",
                 "error",
                 "reason",
+                "gate",
                 "paused",
                 "cancel_requested",
                 "failing",

@@ -300,7 +300,12 @@ class StepRunner:
             raise NeedsApproval(gate.message)
         dry_run = execution.mode == "dry-run" and mutating
         self.hooks.action_called(execution, node, action.name, params)
-        mocked = await self.hooks.mock(execution, node, action.name, params)
+        try:
+            mocked = await self.hooks.mock(execution, node, action.name, params)
+        except PermanentError as exc:
+            raise StepFailure(str(exc), "permanent") from exc
+        except ActionError as exc:
+            raise StepFailure(str(exc), "error") from exc
         if mocked is not None:
             return mocked
         if dry_run and not action.dry_run:

@@ -80,7 +80,15 @@ def test_core_fail_fails_permanently_with_its_message() -> None:
         run("core.fail", {"message": "giving up"})
 
 
-IMPLEMENTED = {"core.log", "core.fail", "core.set", "http.request", "notify.webhook", "notify.slack", "shell"}
+IMPLEMENTED = {
+    "core.log",
+    "core.fail",
+    "core.set",
+    "http.request",
+    "notify.webhook",
+    "notify.slack",
+    "shell",
+}
 
 
 def test_the_engine_issue_implements_core_http_notify_and_shell() -> None:

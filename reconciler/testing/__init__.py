@@ -1,0 +1,1 @@
+"""``reconciler test``: running WorkflowTests on a fake clock."""
