@@ -488,7 +488,7 @@ class Engine:
         return woken
 
     async def run_until_idle(
-        self, max_rounds: int = 100_000, on_idle: OnIdle | None = None
+        self, max_rounds: int = 100_000, on_idle: OnIdle | None = None, advance_clock: bool = True
     ) -> None:
         """Sequential mode: dispatch one step at a time until nothing can progress, moving the
         fake clock to the next timer whenever nothing else can happen.
@@ -510,7 +510,7 @@ class Engine:
             upcoming = min(timers) if timers else None
             if on_idle is not None and await on_idle(upcoming):
                 continue
-            if upcoming is None or not isinstance(self.clock, FakeClock):
+            if upcoming is None or not advance_clock or not isinstance(self.clock, FakeClock):
                 return
             self.clock.advance_to(upcoming)
         raise EngineError(f"executions still progressing after {max_rounds} rounds")
