@@ -24,6 +24,9 @@ class LoaderLimits(_Section):
     )
     max_depth: int = Field(64, description="deepest nesting of mappings and sequences")
     max_files: int = Field(10_000, description="most YAML files in one repository")
+    max_steps_per_workflow: int = Field(
+        500, description="most steps in one workflow, nested included"
+    )
 
 
 class ExpressionLimits(_Section):

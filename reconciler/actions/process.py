@@ -37,16 +37,30 @@ class ShellParams(Params):
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
 
 
-async def _read_limited(stream: asyncio.StreamReader, limit: int) -> tuple[bytes, bool]:
-    """Read everything (so the child never blocks on a full pipe) but keep at most ``limit``."""
-    kept = bytearray()
-    truncated = False
-    while chunk := await stream.read(65536):
-        room = limit - len(kept)
-        if room > 0:
-            kept.extend(chunk[:room])
-        truncated = truncated or len(chunk) > room
-    return bytes(kept), truncated
+class _Captured:
+    """The head of a stream (up to a limit) and its last line, for the error message."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.head = bytearray()
+        self.tail = b""
+        self.truncated = False
+
+    async def read(self, stream: asyncio.StreamReader) -> None:
+        # Read everything, so the child never blocks on a full pipe, but keep only the head.
+        while chunk := await stream.read(65536):
+            room = self.limit - len(self.head)
+            if room > 0:
+                self.head.extend(chunk[:room])
+            self.truncated = self.truncated or len(chunk) > room
+            self.tail = (self.tail + chunk)[-4096:]
+
+    def text(self) -> str:
+        return bytes(self.head).decode("utf-8", "replace")
+
+    def last_line(self) -> str:
+        lines = self.tail.decode("utf-8", "replace").strip().splitlines()
+        return lines[-1][:200] if lines else ""
 
 
 async def _shell(params: ShellParams, context: ActionContext) -> dict[str, Any]:
@@ -71,31 +85,29 @@ async def _shell(params: ShellParams, context: ActionContext) -> dict[str, Any]:
         raise PermanentError(f"shell: program {params.command[0]!r} not found") from exc
     except PermissionError as exc:
         raise PermanentError(f"shell: program {params.command[0]!r} is not executable") from exc
+    except ValueError as exc:  # a NUL byte in an argument, '=' in an environment name
+        raise PermanentError(f"shell: invalid command or environment: {exc}") from exc
     assert process.stdout is not None and process.stderr is not None
-    reading = asyncio.gather(
-        _read_limited(process.stdout, params.max_output_bytes),
-        _read_limited(process.stderr, params.max_output_bytes),
-    )
+    out, err = _Captured(params.max_output_bytes), _Captured(params.max_output_bytes)
+
+    async def complete() -> int:
+        await asyncio.gather(out.read(process.stdout), err.read(process.stderr))  # type: ignore[arg-type]
+        return await process.wait()
+
     try:
-        (stdout, out_cut), (stderr, err_cut) = await asyncio.wait_for(
-            reading, params.timeout.total_seconds()
-        )
-        code = await process.wait()
+        code = await asyncio.wait_for(complete(), params.timeout.total_seconds())
     except (TimeoutError, asyncio.CancelledError):
         _kill(process)
         await process.wait()
         raise
-    errors = stderr.decode("utf-8", "replace")
-    output = {
-        "exit_code": code,
-        "stdout": stdout.decode("utf-8", "replace"),
-        "stderr": errors,
-        "truncated": out_cut or err_cut,
-    }
     if code != 0:
-        tail = errors.strip().splitlines()[-1:] or [""]
-        raise ActionError(f"shell: {params.command[0]} exited with {code}: {tail[0][:200]}")
-    return output
+        raise ActionError(f"shell: {params.command[0]} exited with {code}: {err.last_line()}")
+    return {
+        "exit_code": code,
+        "stdout": out.text(),
+        "stderr": err.text(),
+        "truncated": out.truncated or err.truncated,
+    }
 
 
 def _kill(process: asyncio.subprocess.Process) -> None:

@@ -67,6 +67,10 @@ class ActionSpec:
     lands_with: str = ""
     mutating_when: Callable[[Mapping[str, Any]], bool] | None = field(default=None, repr=False)
 
+    def can_dry_run(self, params: Mapping[str, Any]) -> bool:
+        """Whether this call can run in dry-run mode (a read always can)."""
+        return self.dry_run or not self.is_mutating(params)
+
     def is_mutating(self, params: Mapping[str, Any]) -> bool:
         """Whether this call changes something (``http.request`` depends on its method)."""
         return self.mutating_when(params) if self.mutating_when else self.mutating

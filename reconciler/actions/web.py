@@ -7,9 +7,12 @@ other 4xx are permanent. ``prometheus.query`` lands with the Kubernetes issue.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import email.utils
+import json
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -90,37 +93,32 @@ async def _send(
     timeout: timedelta,
     expect: list[int] | None = None,
 ) -> dict[str, Any]:
+    where = f"{method} {sanitize(url)}"
     try:
-        async with httpx.AsyncClient(
-            timeout=timeout.total_seconds(), follow_redirects=False
-        ) as client:
-            response = await client.request(
-                method,
-                url,
-                headers=headers,
-                json=json_body,
-                content=body.encode() if body is not None else None,
-            )
-    except httpx.TimeoutException as exc:
-        raise TemporaryError(
-            f"{method} {sanitize(url)}: timed out after {timeout.total_seconds():g}s"
-        ) from exc
+        # httpx's timeout bounds each read; wait_for bounds the whole request.
+        response, raw, truncated = await asyncio.wait_for(
+            _exchange(method, url, headers, json_body, body, timeout), timeout.total_seconds()
+        )
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        raise TemporaryError(f"{where}: timed out after {timeout.total_seconds():g}s") from exc
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, OverflowError) as exc:
+        raise PermanentError(f"{where}: invalid URL: {sanitize(str(exc))}") from exc
     except httpx.HTTPError as exc:
-        raise TemporaryError(
-            f"{method} {sanitize(url)}: {type(exc).__name__}: {sanitize(str(exc))}"
-        ) from exc
-    text = response.text
+        raise TemporaryError(f"{where}: {type(exc).__name__}: {sanitize(str(exc))}") from exc
+    except Exception as exc:
+        raise PermanentError(f"{where}: {type(exc).__name__}: {sanitize(str(exc))}") from exc
+    text = raw.decode(response.encoding or "utf-8", "replace")
     output: dict[str, Any] = {
         "status": response.status_code,
         "headers": {
             k.lower(): v for k, v in response.headers.items() if k.lower() not in _SECRET_HEADERS
         },
-        "body": text[:MAX_BODY],
-        "truncated": len(text) > MAX_BODY,
+        "body": text,
+        "truncated": truncated,
     }
-    if "json" in response.headers.get("content-type", "") and len(text) <= MAX_BODY:
+    if "json" in response.headers.get("content-type", "") and not truncated:
         with contextlib.suppress(ValueError):
-            output["json"] = response.json()
+            output["json"] = json.loads(raw)
     ok = response.status_code in expect if expect else 200 <= response.status_code < 300
     if ok:
         return output
@@ -133,9 +131,47 @@ async def _send(
 _SECRET_HEADERS = {"set-cookie", "authorization", "proxy-authorization"}
 
 
+async def _exchange(
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    json_body: Any,
+    body: str | None,
+    timeout: timedelta,
+) -> tuple[httpx.Response, bytes, bool]:
+    """Send the request; read at most MAX_BODY bytes of the answer (never the whole of a big one)."""
+    async with httpx.AsyncClient(timeout=timeout.total_seconds(), follow_redirects=False) as client:
+        request = client.build_request(
+            method,
+            url,
+            headers=headers,
+            json=json_body,
+            content=body.encode() if body is not None else None,
+        )
+        response = await client.send(request, stream=True)
+        try:
+            kept = bytearray()
+            truncated = False
+            async for chunk in response.aiter_bytes():
+                kept.extend(chunk)
+                if len(kept) > MAX_BODY:
+                    truncated = True
+                    break
+            return response, bytes(kept[:MAX_BODY]), truncated
+        finally:
+            await response.aclose()
+
+
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    return float(value) if value.isdigit() else None
+    """Retry-After in seconds, or as an HTTP date."""
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((moment - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 async def _http_request(params: HttpRequestParams, context: ActionContext) -> dict[str, Any]:

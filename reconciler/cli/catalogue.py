@@ -94,7 +94,7 @@ def actions(
             a.name,
             _yes(a.mutating),
             _yes(a.idempotent),
-            _yes(a.dry_run),
+            _yes(a.dry_run) if a.mutating_when is None or a.dry_run else "reads only",
             escape(status),
             escape(a.summary),
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import gc
 import hashlib
+import posixpath
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -184,7 +185,7 @@ def _load(trees: Iterable[Tree], limits: LoaderLimits) -> tuple[Repository, list
     for tree in trees:
         for source in tree.files():
             repository.files_read += 1
-            repository.paths.add(source.path)
+            repository.paths.add(posixpath.normpath(source.path))
             if repository.files_read > limits.max_files:
                 problems.append(
                     Problem(source.path, 0, 0, "", f"more than {limits.max_files} YAML files")

@@ -284,12 +284,24 @@ def _scalar(node: yaml.Node) -> Any:
         raise _YamlLimitError(f"{text!r} is not a number", node.start_mark) from exc
 
 
-def _flow_nesting_problem(data: bytes, limits: LoaderLimits) -> _YamlLimitError | None:
-    """Refuse deep flow nesting (``[[[[...``) before composing: libyaml's composer recurses and a
-    few tens of thousands of levels crash the process. Block nesting is bounded by the file size
-    (each level costs indentation), so only files with many brackets are scanned, as events
-    (an iterative pass) before the real parse."""
-    if data.count(b"[") + data.count(b"{") <= 4 * limits.max_depth:
+# Signs that a document may nest deeply: many flow brackets, long runs of compact block
+# indicators (``- - - -``, ``? ? ?``), or very deep indentation.
+_COMPACT_RUN = re.compile(rb"(?:[-?][ \t]+){100,}")
+_DEEP_INDENT = re.compile(rb"^[ \t]{1000,}", re.MULTILINE)
+
+
+def _nesting_problem(data: bytes, limits: LoaderLimits) -> _YamlLimitError | None:
+    """Refuse deep nesting before composing: libyaml's composer recurses, and a few tens of
+    thousands of levels crash the process. Without brackets, compact indicators or deep
+    indentation a document cannot nest past a few thousand levels, which the composer survives
+    (the builder then enforces ``max_depth``); otherwise the file is first scanned as events,
+    an iterative pass."""
+    suspicious = (
+        data.count(b"[") + data.count(b"{") > 4 * limits.max_depth
+        or _COMPACT_RUN.search(data) is not None
+        or _DEEP_INDENT.search(data) is not None
+    )
+    if not suspicious:
         return None
     parser = yaml.CSafeLoader(data)
     depth = 0
@@ -325,7 +337,7 @@ def parse_documents(
     documents: list[Document] = []
     loader = None
     try:
-        too_deep = _flow_nesting_problem(data, limits)
+        too_deep = _nesting_problem(data, limits)
         if too_deep is not None:
             raise too_deep
         loader = _Yaml12Loader(data)

@@ -308,7 +308,7 @@ class StepRunner:
             raise StepFailure(str(exc), "error") from exc
         if mocked is not None:
             return mocked
-        if dry_run and not action.dry_run:
+        if dry_run and not action.can_dry_run(params):
             return {
                 "dry_run": True,
                 "skipped": True,
@@ -338,6 +338,8 @@ class StepRunner:
             raise StepFailure(str(exc), "permanent") from exc
         except ActionError as exc:
             raise StepFailure(str(exc), "error") from exc
+        except Exception as exc:  # noqa: BLE001 - a bug in an action fails its step, never the engine
+            raise StepFailure(f"{action.name} raised {type(exc).__name__}: {exc}", "error") from exc
         try:
             check_bounds(output, f"output of {action.name}")
         except ExpressionError as exc:

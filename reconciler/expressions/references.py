@@ -24,8 +24,12 @@ def clear_cache() -> None:
     names_used.cache_clear()
 
 
+_COMMENT = re.compile(r"//[^\n]*")
+
+
 def _without_strings(source: str) -> str:
-    return _STRING_LITERAL.sub('""', source)
+    """The source with string literals emptied and ``//`` comments removed."""
+    return _COMMENT.sub(" ", _STRING_LITERAL.sub('""', source))
 
 
 @lru_cache(maxsize=65536)

@@ -9,7 +9,6 @@ literal cannot itself contain ``}}``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +16,6 @@ from typing import Any
 from reconciler.errors import ExpressionError
 from reconciler.expressions.compiler import Activation, Expression, Scope, compile_expression
 from reconciler.expressions.values import to_text
-
-_INTERPOLATION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
 Node = Any  # str | Expression | _Parts | dict[str, Node] | list[Node] | other literals
 
@@ -28,6 +25,13 @@ class _Parts:
     """A string with interpolations: literal text and expressions, in order."""
 
     parts: tuple[str | Expression, ...]
+
+
+class Failed:
+    """Marks a template that failed to compile, so checks of its type are not repeated."""
+
+    def __repr__(self) -> str:
+        return "<failed template>"
 
 
 def has_interpolation(text: str) -> bool:
@@ -74,20 +78,34 @@ def clear_cache() -> None:
     _compiled_strings.clear()
 
 
+def _interpolations(text: str) -> list[tuple[int, int]]:
+    """Spans of ``{{ ... }}``: each ``{{`` to the first ``}}`` after it (linear: ``str.find``)."""
+    spans = []
+    position = 0
+    while (start := text.find("{{", position)) >= 0:
+        end = text.find("}}", start + 2)
+        if end < 0:
+            break
+        spans.append((start, end + 2))
+        position = end + 2
+    return spans
+
+
 def _compile_string(
     text: str, scope: Scope, where: object, on_error: Callable[[ExpressionError], None]
 ) -> Node:
     pieces: list[str | Expression] = []
     position = 0
-    for match in _INTERPOLATION.finditer(text):
-        if match.start() > position:
-            pieces.append(text[position : match.start()])
+    for start, end in _interpolations(text):
+        if start > position:
+            pieces.append(text[position:start])
         try:
-            pieces.append(compile_expression(match.group(1).strip(), scope, where))
+            pieces.append(compile_expression(text[start + 2 : end - 2].strip(), scope, where))
         except ExpressionError as exc:
+            exc.message += " (a template ends at the first '}}')" if "}}" in exc.source else ""
             on_error(exc)
-            pieces.append(match.group(0))
-        position = match.end()
+            pieces.append(text[start:end])
+        position = end
     rest = text[position:]
     if "{{" in rest:
         on_error(

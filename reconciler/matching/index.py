@@ -36,6 +36,8 @@ def _top_level_conjuncts(source: str) -> list[str] | None:
     i = 0
     while i < len(source):
         char = source[i]
+        if not quote and source.startswith("//", i):
+            return None  # comments can hide operators; such a policy is evaluated for every alert
         if quote:
             if char == "\\":
                 i += 2

@@ -205,7 +205,7 @@ class _StepContext:
             if (
                 self.match.policy.definition.spec.mode == "dry-run"
                 and action
-                and not action.dry_run
+                and not action.can_dry_run(raw)
             ):
                 planned.notes.append("skipped in dry-run mode (this action cannot dry-run)")
             self._render_with(compiled, planned)

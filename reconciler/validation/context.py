@@ -17,6 +17,7 @@ from reconciler.expressions.references import step_references
 
 DocPath = tuple[str | int, ...]
 BOOL_TYPES = {"bool", "dyn"}
+FAILED = templates.Failed()  # a template that did not compile (its problem is already reported)
 LIST_TYPES = {"dyn"}
 
 
@@ -53,12 +54,16 @@ class DocumentContext:
         if value is None:
             return None
 
+        failed = False
+
         def report(exc: ExpressionError) -> None:
+            nonlocal failed
+            failed = True
             self.problem(path, f"CEL in template: {exc.message}")
 
         node = templates.compile_value(value, scope, on_error=report)
         self.compiled += len(templates.expressions_in(node))
-        return node
+        return FAILED if failed else node
 
 
 def referenced_steps(node: templates.Node | Expression | None) -> set[str]:

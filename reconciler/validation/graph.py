@@ -29,32 +29,77 @@ def dependencies(steps: Sequence[Step], *, sequential: bool = True) -> dict[str,
 
 
 def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
-    """A dependency cycle as ``[a, b, c, a]``, or None. Unknown names are ignored."""
-    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    """One dependency cycle as ``[a, b, c, a]``, or None. Unknown names are ignored."""
+    cycles = find_cycles(graph)
+    return cycles[0] if cycles else None
+
+
+def find_cycles(graph: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """A cycle through every strongly connected component that has one (iterative Tarjan, so
+    a chain of any length cannot exhaust the stack). Each cycle reads ``[a, b, ..., a]``."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
     stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for dep in graph.get(node, ()):
-            if dep not in graph:
+    components: list[list[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, position = work.pop()
+            if position == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            deps = [d for d in graph.get(node, ()) if d in graph]
+            if position < len(deps):
+                work.append((node, position + 1))
+                dep = deps[position]
+                if dep not in index:
+                    work.append((dep, 0))
+                elif dep in on_stack:
+                    low[node] = min(low[node], index[dep])
                 continue
-            if state.get(dep) == 1:
-                return [*stack[stack.index(dep) :], dep]
-            if dep not in state:
-                found = visit(dep)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1 or node in graph.get(node, ()):
+                    components.append(component)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    order = {name: i for i, name in enumerate(graph)}
+    return [_cycle_in(graph, min(c, key=order.__getitem__), set(c)) for c in components]
 
-    for node in graph:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
-    return None
+
+def _cycle_in(graph: Mapping[str, Sequence[str]], start: str, members: set[str]) -> list[str]:
+    """A cycle from ``start`` back to itself inside one strongly connected component."""
+    parents: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for dep in graph.get(node, ()):
+                if dep == start:
+                    path = [start]
+                    current = node
+                    while current != start:
+                        path.append(current)
+                        current = parents[current]
+                    return [start, *reversed(path[1:]), start]
+                if dep in members and dep not in parents and dep != start:
+                    parents[dep] = node
+                    following.append(dep)
+        frontier = following
+    return [start, start]
 
 
 def topological_order(graph: Mapping[str, Sequence[str]]) -> list[str]:

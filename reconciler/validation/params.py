@@ -38,6 +38,8 @@ def literal_fits(declared: str, value: Any) -> bool:
 
 def type_mismatch(spec: ParamSpec, raw: Any, compiled: templates.Node) -> str | None:
     """A message if the value cannot have the declared type, else None."""
+    if isinstance(compiled, templates.Failed):
+        return None
     if isinstance(compiled, Expression):
         actual = compiled.result_type.lower()
         if actual in {"dyn", "null_type"} or actual.startswith(("dyn", "optional")):

@@ -53,6 +53,12 @@ def check_guardrail(
             ctx.problem((*path, "name"), f"duplicate rule name {rule.name!r} in guardrail {name!r}")
         seen.add(rule.name)
         for n, action in enumerate(rule.applies_to or []):
+            spec = registry.get(action)
+            if spec is not None and not spec.mutating:
+                ctx.problem(
+                    (*path, "applies_to", n),
+                    f"{action} does not mutate; rules run only before mutating actions",
+                )
             if action not in registry:
                 hint = difflib.get_close_matches(action, registry.names(), n=1)
                 suggestion = f"; did you mean {hint[0]!r}?" if hint else ""

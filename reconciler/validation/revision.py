@@ -148,14 +148,17 @@ def compile_repository(
 def _check_subflow_cycles(
     repository: Repository, workflows: dict[str, CompiledWorkflow], problems: list[Problem]
 ) -> None:
-    """A workflow must not call itself, directly or through other workflows."""
-    calls = {
-        name: sorted({s.step.workflow for s in wf.steps.values() if s.step.workflow})
-        for name, wf in workflows.items()
-    }
-    cycle = graph.find_cycle(calls)
-    if cycle:
-        caller = workflows[cycle[0]]
-        step = next(s for s in caller.steps.values() if s.step.workflow == cycle[1])
+    """A workflow must not call itself, directly or through other workflows (every cycle)."""
+    calls: dict[str, list[str]] = {}
+    where: dict[tuple[str, str], tuple[str | int, ...]] = {}
+    for name in workflows:
+        located = repository.workflows[name]
+        for step, path in located.definition.all_steps():
+            if step.workflow:
+                calls.setdefault(name, []).append(step.workflow)
+                where.setdefault((name, step.workflow), path)
+        calls.setdefault(name, [])
+    for cycle in graph.find_cycles(calls):
         message = f"workflows call each other in a cycle: {' -> '.join(cycle)}"
-        problems.append(repository.workflows[cycle[0]].problem((*step.path, "workflow"), message))
+        path = where[(cycle[0], cycle[1])]
+        problems.append(repository.workflows[cycle[0]].problem((*path, "workflow"), message))

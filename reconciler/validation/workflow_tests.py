@@ -6,6 +6,7 @@ import posixpath
 
 from reconciler.actions.registry import Registry
 from reconciler.definitions.loader import Located, Repository
+from reconciler.definitions.workflow import Workflow
 from reconciler.definitions.workflow_test import ClusterFile, WorkflowTest
 from reconciler.expressions.compiler import Scope
 from reconciler.validation.context import BOOL_TYPES, DocumentContext
@@ -25,7 +26,7 @@ def check_test(
         if repository.paths and wanted not in repository.paths:
             ctx.problem(
                 ("spec", "cluster", "file"),
-                f"cluster file {spec.cluster.file!r} not found (looked for {wanted})",
+                f"cluster file {spec.cluster.file!r} is not among the files read (looked for {wanted})",
             )
     for name in spec.mocks:
         if name not in registry:
@@ -51,19 +52,59 @@ def check_test(
 def _check_expected_steps(
     located: Located[WorkflowTest], repository: Repository, ctx: DocumentContext
 ) -> None:
-    """``expect.steps`` names steps of the first expected execution's workflow."""
-    expect = located.definition.spec.expect
-    if not expect.steps or not expect.executions:
-        return
-    first = expect.executions[0]
-    policy = repository.policies.get(first.policy)
-    name = first.workflow or (policy.definition.spec.workflow if policy else None)
-    workflow = repository.workflows.get(name or "")
-    if workflow is None:
-        return
-    known = {step.id for step, _ in workflow.definition.all_steps()}
-    for step_id in expect.steps:
-        if step_id not in known:
+    """``expect.steps`` and ``expect.outputs`` name steps and outputs of the first expected
+    execution's workflow; ``approvals[].step`` names a step of a workflow the test can start."""
+    spec = located.definition.spec
+    expect = spec.expect
+    workflows = [
+        _expected_workflow(e.policy, e.workflow, repository) for e in expect.executions or []
+    ]
+    first = workflows[0] if workflows else None
+    if first is not None:
+        name = first.definition.metadata.name
+        known = {step.id for step, _ in first.definition.all_steps()}
+        for step_id in expect.steps or {}:
+            if step_id not in known:
+                ctx.problem(
+                    ("spec", "expect", "steps", step_id),
+                    f"workflow {name!r} has no step {step_id!r}",
+                )
+        for output in expect.outputs or {}:
+            if output not in first.definition.spec.outputs:
+                declared = ", ".join(sorted(first.definition.spec.outputs)) or "none"
+                ctx.problem(
+                    ("spec", "expect", "outputs", output),
+                    f"workflow {name!r} has no output {output!r} (outputs: {declared})",
+                )
+    reachable = _reachable_steps([w for w in workflows if w is not None], repository)
+    for index, approval in enumerate(spec.approvals):
+        if approval.step is not None and workflows and approval.step not in reachable:
             ctx.problem(
-                ("spec", "expect", "steps", step_id), f"workflow {name!r} has no step {step_id!r}"
+                ("spec", "approvals", index, "step"),
+                f"no step {approval.step!r} in the workflows this test starts (or their subflows)",
             )
+
+
+def _expected_workflow(
+    policy: str, workflow: str | None, repository: Repository
+) -> Located[Workflow] | None:
+    located = repository.policies.get(policy)
+    name = workflow or (located.definition.spec.workflow if located else None)
+    return repository.workflows.get(name or "")
+
+
+def _reachable_steps(roots: list[Located[Workflow]], repository: Repository) -> set[str]:
+    """Step ids of the given workflows and of every subflow they call."""
+    found: set[str] = set()
+    pending = list(roots)
+    seen: set[str] = set()
+    while pending:
+        located = pending.pop()
+        if located.definition.metadata.name in seen:
+            continue
+        seen.add(located.definition.metadata.name)
+        for step, _ in located.definition.all_steps():
+            found.add(step.id)
+            if step.workflow and step.workflow in repository.workflows:
+                pending.append(repository.workflows[step.workflow])
+    return found

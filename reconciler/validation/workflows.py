@@ -16,6 +16,7 @@ from reconciler.definitions.loader import Located, Repository
 from reconciler.definitions.workflow import STEP_KINDS, Step, Workflow
 from reconciler.expressions import templates
 from reconciler.expressions.compiler import Expression, Scope
+from reconciler.settings import DEFAULT
 from reconciler.validation import graph
 from reconciler.validation.compiled import CompiledStep, CompiledWorkflow, DocPath
 from reconciler.validation.context import BOOL_TYPES, LIST_TYPES, DocumentContext, referenced_steps
@@ -23,6 +24,8 @@ from reconciler.validation.params import check_params, literal_fits
 
 _WITH_KINDS = {"action", "workflow"}
 _GROUP_FIELDS = ("steps", "parallel", "do")
+# Words CEL cannot select as a field (measured): `steps.in` or `params.null` would not parse.
+RESERVED = frozenset({"false", "in", "null", "true"})
 
 
 class _Level:
@@ -58,6 +61,14 @@ class WorkflowChecker:
         self.all_ids: dict[str, Step] = {}
 
     def check(self) -> CompiledWorkflow:
+        count = len(self.workflow.all_steps())
+        limit = DEFAULT.loader.max_steps_per_workflow
+        if count > limit:
+            self.ctx.problem(
+                ("spec", "steps"),
+                f"{count} steps; a workflow has at most {limit} (split it into subflows)",
+            )
+            return CompiledWorkflow(self.located, {}, {None: ()})
         self._check_params()
         self._collect_ids(self.workflow.spec.steps, ("spec", "steps"))
         self._check_level(
@@ -74,6 +85,11 @@ class WorkflowChecker:
                 self.ctx.problem(
                     (*here, "id"),
                     f"step id {step.id!r} is not an identifier: use [a-z][a-z0-9_]* so CEL can name it",
+                )
+            elif step.id in RESERVED:
+                self.ctx.problem(
+                    (*here, "id"),
+                    f"step id {step.id!r} is a CEL reserved word; steps.{step.id} could not be written",
                 )
             if step.id in self.first_seen:
                 line, _ = self.located.document.locate(self.first_seen[step.id])
@@ -95,8 +111,17 @@ class WorkflowChecker:
         self.children[parent_id] = tuple(s.id for s in level.siblings)
         sibling_ids = {s.id for s in level.siblings}
         for index, step in enumerate(level.siblings):
+            if step.when == "failure" and not level.graph[step.id]:
+                self.ctx.problem(
+                    (*level.path, index, "when"),
+                    f"step {step.id!r} can never run: when: failure needs a step before it that could fail",
+                )
             for n, need in enumerate(step.needs or []):
-                if need == step.id:
+                if need in (step.needs or [])[:n]:
+                    self.ctx.problem(
+                        (*level.path, index, "needs", n), f"needs names {need!r} twice"
+                    )
+                elif need == step.id:
                     self.ctx.problem(
                         (*level.path, index, "needs", n), f"step {step.id!r} needs itself"
                     )
@@ -104,8 +129,9 @@ class WorkflowChecker:
                     self.ctx.problem(
                         (*level.path, index, "needs", n), self._unknown_need(need, sibling_ids)
                     )
-        cycle = graph.find_cycle(level.graph)
-        if cycle:
+        for cycle in graph.find_cycles(level.graph):
+            if len(cycle) == 2:
+                continue  # a step that needs itself is reported as such above
             index = next(i for i, s in enumerate(level.siblings) if s.id == cycle[0])
             self.ctx.problem(
                 (*level.path, index, "needs"), f"dependency cycle: {' -> '.join(cycle)}"
@@ -175,10 +201,15 @@ class WorkflowChecker:
             compiled["approval_message"] = ctx.template(
                 step.approval.message, scope, (*path, "approval", "message")
             )
+            self._no_secrets(
+                step.approval.message, (*path, "approval", "message"), "shown to the approver"
+            )
         if step.decide is not None:
             self._check_decide(step, path, scope, compiled)
         if step.action is not None:
             self._check_action(step.action, step.with_ or {}, path)
+            if step.action == "ai.investigate":
+                self._no_secrets(step.with_, (*path, "with"), "sent to the model")
         if step.workflow is not None:
             self._check_subflow(step, path, compiled.get("with_"))
         self._check_references(step, path, upstream, compiled)
@@ -283,8 +314,16 @@ class WorkflowChecker:
             )
         if decide.ai is not None:
             compiled["decide_inputs"] = self.ctx.template(
-                decide.ai.inputs, scope, (*path, "decide", "ai", "inputs")
+                {"prompt": decide.ai.prompt, "inputs": decide.ai.inputs},
+                scope,
+                (*path, "decide", "ai"),
             )
+            self._no_secrets(decide.ai.model_dump(), (*path, "decide", "ai"), "sent to the model")
+
+    def _no_secrets(self, value: Any, path: DocPath, audience: str) -> None:
+        """``secret()`` where redacting the record cannot help: the value leaves the system."""
+        if "secret(" in str(value):
+            self.ctx.problem(path, f"secret() may not be used here: the value would be {audience}")
 
     def _check_action(self, name: str, raw: Mapping[str, Any] | None, path: DocPath) -> None:
         action = self.registry.get(name)
@@ -335,9 +374,10 @@ class WorkflowChecker:
     def _check_params(self) -> None:
         for name, spec in self.workflow.spec.params.items():
             path = ("spec", "params", name)
-            if not IDENTIFIER.match(name):
+            if not IDENTIFIER.match(name) or name in RESERVED:
                 self.ctx.problem(
-                    path, f"param name {name!r} is not an identifier ([a-z][a-z0-9_]*)"
+                    path,
+                    f"param name {name!r} is not an identifier ([a-z][a-z0-9_]*, not a CEL reserved word)",
                 )
             if (
                 not spec.required
