@@ -338,7 +338,7 @@ class StepRunner:
             raise StepFailure(str(exc), "permanent") from exc
         except ActionError as exc:
             raise StepFailure(str(exc), "error") from exc
-        except Exception as exc:  # noqa: BLE001 - a bug in an action fails its step, never the engine
+        except Exception as exc:  # a bug in an action fails its step, never the engine
             raise StepFailure(f"{action.name} raised {type(exc).__name__}: {exc}", "error") from exc
         try:
             check_bounds(output, f"output of {action.name}")

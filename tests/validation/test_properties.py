@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from reconciler.definitions.loader import MemoryTree
 from reconciler.validation import revision
 
-IDS = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda s: s not in {"in", "true", "false", "null"})
+IDS = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(
+    lambda s: s not in {"in", "true", "false", "null"}
+)
 
 
 @st.composite
@@ -28,7 +30,11 @@ def workflows(draw: st.DrawFn) -> dict[str, Any]:
         if upstream and draw(st.booleans()):
             step["if"] = f'steps.{draw(st.sampled_from(sorted(upstream)))}.status == "succeeded"'
         has_needs = bool(step["needs"]) if "needs" in step else position > 0
-        step["when"] = draw(st.sampled_from(["success", "failure", "always"] if has_needs else ["success", "always"]))
+        step["when"] = draw(
+            st.sampled_from(
+                ["success", "failure", "always"] if has_needs else ["success", "always"]
+            )
+        )
         if draw(st.booleans()):
             step["action"] = "core.set"
             step["with"] = {"value": "{{ params.level + 1 }}", "name": "pod {{ params.pod }}"}
