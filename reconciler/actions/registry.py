@@ -61,7 +61,7 @@ def static_errors(
                 continue
             if not loc and any(is_dynamic(v) for v in raw.values()):
                 continue  # a cross-field rule over values known only when rendered
-            errors.append((loc, str(error["msg"]).removeprefix("Value error, ")))
+            errors.append((loc, _friendly(error, model)))
         return errors
     return []
 
@@ -72,6 +72,17 @@ def catalogue() -> Registry:
 
 
 _default = catalogue()
+
+
+def _friendly(error: Any, model: type[BaseModel]) -> str:
+    """Pydantic's message, with a hint where pydantic's own says too little."""
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = ", ".join(f.alias or name for name, f in model.model_fields.items())
+        return f"unknown parameter; parameters: {known}"
+    if kind == "missing":
+        return "required parameter is missing"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def default_registry() -> Registry:

@@ -49,6 +49,7 @@ class SourceFile:
 
     path: str
     read: Callable[[], bytes]
+    size: int | None = None  # known before reading, where the tree can tell (checked first)
 
 
 class Tree(Protocol):
@@ -77,10 +78,12 @@ class DirectoryTree:
         for entry in sorted(folder.iterdir(), key=lambda p: p.name):
             if entry.name.startswith(".") or (top and entry.name == "reports" and entry.is_dir()):
                 continue
+            if entry.is_symlink() and entry.is_dir():
+                continue  # never follow a folder link: it may loop or leave the repository
             if entry.is_dir():
                 yield from self._walk(entry, top=False)
             elif entry.is_file() and is_yaml(entry.name):
-                yield SourceFile(self._display(entry), entry.read_bytes)
+                yield SourceFile(self._display(entry), entry.read_bytes, entry.stat().st_size)
 
     def _display(self, entry: FsPath) -> str:
         return str(entry)
@@ -191,6 +194,10 @@ def _load(trees: Iterable[Tree], limits: LoaderLimits) -> tuple[Repository, list
                     Problem(source.path, 0, 0, "", f"more than {limits.max_files} YAML files")
                 )
                 return repository, problems
+            if source.size is not None and source.size > limits.max_file_bytes:
+                message = f"file is {source.size} bytes; the limit is {limits.max_file_bytes}"
+                problems.append(Problem(source.path, 0, 0, "", message))
+                continue
             try:
                 data = source.read()
             except OSError as exc:
@@ -265,7 +272,12 @@ def _read_document(path: str, document: Document) -> _FileEntry:
     api_version, kind = value.get("apiVersion"), value.get("kind")
     if not isinstance(api_version, str) or not isinstance(kind, str):
         missing = "apiVersion" if not isinstance(api_version, str) else "kind"
-        message = f"missing {missing}; every document needs apiVersion and kind"
+        given = value.get(missing)
+        if given is None:
+            message = f"missing {missing}; every document needs apiVersion and kind"
+        else:
+            message = f"{missing} must be a string, got {given!r}"
+            line, column = document.locate((missing,))
         return _FileEntry(document, problems=(Problem(path, line, column, missing, message),))
     if api_version.split("/", 1)[0] != GROUP:
         return _FileEntry(document)  # another API group (a Kubernetes manifest, say): not ours

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 from reconciler.errors import ExpressionError
 from reconciler.expressions import templates
 from reconciler.expressions.compiler import Activation, Scope
-from reconciler.expressions.values import to_text
+from reconciler.expressions.values import check_bounds, to_text
 from reconciler.validation.compiled import CompiledRule
 
 GUARDED_COLLECTIONS = ("nodes", "pods", "deployments", "statefulsets", "hpas", "pdbs")
@@ -70,6 +70,17 @@ def evaluate(
     applicable = [rule for rule in rules if rule.applies_to(action)]
     if not applicable:
         return []
+    view = cluster.snapshot()
+    try:
+        check_bounds(view, "the cluster view")
+        check_bounds(list(history), "the history")
+    except ExpressionError as exc:
+        # Too much to hand to CEL safely: every rule that applies denies (fail closed), saying why.
+        message = f"{exc.message}; narrow the cluster view or raise the expression limits"
+        return [
+            RuleOutcome(r.guardrail, r.rule.name, "deny", True, message, exc.message)
+            for r in applicable
+        ]
     activation = Activation(
         Scope.GUARDRAIL,
         {
@@ -77,7 +88,7 @@ def evaluate(
             "alert": dict(alert),
             "execution": dict(execution),
             "params": dict(workflow_params),
-            "cluster": cluster.snapshot(),
+            "cluster": view,
             "history": [dict(h) for h in history],
             "now": now or datetime.now(UTC),
         },

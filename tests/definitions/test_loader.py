@@ -541,3 +541,30 @@ def test_an_out_of_range_duration_is_a_problem_not_a_crash(tmp_path: Path) -> No
     )
     _, problems = load([DirectoryTree(tmp_path)])
     assert [(p.line, p.field) for p in problems] == [(5, "spec.timeout")]
+
+
+def test_folder_links_are_not_followed(tmp_path: Path) -> None:
+    (tmp_path / "wf.yaml").write_text(
+        "apiVersion: reconciler.dev/v1alpha1\nkind: Workflow\nmetadata: {name: once}\n"
+        "spec:\n  steps: [{id: a, action: core.log, with: {message: hi}}]\n"
+    )
+    (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)
+    repository, problems = load([DirectoryTree(tmp_path)])
+    assert problems == []
+    assert list(repository.workflows) == ["once"]
+
+
+def test_a_kind_that_is_not_a_string_is_named_as_such(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        "apiVersion: reconciler.dev/v1alpha1\nkind: 5\nmetadata: {name: x}\n"
+    )
+    _, problems = load([DirectoryTree(tmp_path)])
+    assert [(p.line, p.field, p.message) for p in problems] == [
+        (2, "kind", "kind must be a string, got 5")
+    ]
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    (tmp_path / "big.yaml").write_text("a: " + "x" * 2000 + "\n")
+    _, problems = load([DirectoryTree(tmp_path)], LoaderLimits(max_file_bytes=1000))
+    assert [p.message for p in problems] == ["file is 2004 bytes; the limit is 1000"]

@@ -90,3 +90,20 @@ def test_action_view_names_namespace_and_target() -> None:
     assert (
         guardrails.action_view("kubernetes.cordon_node", {"name": "node-1"})["target"] == "node-1"
     )
+
+
+def test_a_cluster_view_too_large_for_expressions_denies_with_the_reason(
+    rules: tuple[CompiledRule, ...],
+) -> None:
+    pods = [{"metadata": {"name": f"p{i}"}} for i in range(3000)]
+    outcomes = guardrails.evaluate(
+        rules,
+        "kubernetes.delete_pod",
+        {"namespace": "dev", "name": "web"},
+        alert={},
+        execution={},
+        workflow_params={},
+        cluster=guardrails.StaticClusterView({"pods": pods}),
+    )
+    assert outcomes and all(o.fired and o.effect == "deny" for o in outcomes)
+    assert "the cluster view holds a list of 3000 items" in outcomes[0].message
