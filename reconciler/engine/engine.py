@@ -469,8 +469,18 @@ class Engine:
             await self.revision(execution.revision)
             workflow = self.workflow(execution)
             for node in execution.nodes.values():
-                if node.phase is Phase.RUNNING and node.attempt_open:
+                if node.phase is not Phase.RUNNING:
+                    continue
+                if node.attempt_open:
                     await recover_node(self, execution, workflow, node)
+                elif (
+                    node.waiting in (None, "backoff")
+                    and not node.wake_at
+                    and workflow.steps[node.step].step.action is not None
+                ):
+                    # Started, but its first attempt was never written: nothing was called yet.
+                    node.waiting, node.wake_at = "backoff", iso(self.clock.now())
+                    execution.touch(node)
             await self.save(execution)
             self.active[execution.id] = execution
             self._activate(execution)

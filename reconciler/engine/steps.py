@@ -384,10 +384,12 @@ class StepRunner:
         """A waiting step's time has come. Returns True if an attempt should run now."""
         now = self.clock.now()
         waiting = node.waiting
+        if waiting == "backoff":
+            # The timer stays recorded until the attempt's write-ahead save replaces it, so a
+            # crash in between leaves a due timer, not a step that nothing will wake.
+            return True
         node.wake_at = None
         execution.touch(node)
-        if waiting == "backoff":
-            return True
         if waiting == "wait":
             execution.transition(node, Phase.SUCCEEDED, now)
         elif waiting == "approval":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.store.base import FINAL, Batch, StoredExecution, wake_at
+from reconciler.store.base import FINAL, Batch, StoredExecution
 
 
 def _copy(value: Any) -> Any:
@@ -31,13 +31,17 @@ class MemoryStore:
         return None
 
     async def save(self, batch: Batch) -> None:
+        # Copy everything first: a batch that cannot be serialised is refused whole.
+        headers = [_copy(h) for h in batch.executions]
+        nodes = [(execution, _copy(record)) for execution, record in batch.nodes]
+        entries = [(execution, _copy(entry)) for execution, entry in batch.timeline]
         self.saves += 1
-        for header in batch.executions:
-            self._executions[header["id"]] = _copy(header)
-        for execution, record in batch.nodes:
-            self._nodes.setdefault(execution, {})[(record["key"], record["run"])] = _copy(record)
-        for execution, entry in batch.timeline:
-            self._timeline.setdefault(execution, []).append(_copy(entry))
+        for header in headers:
+            self._executions[header["id"]] = header
+        for execution, record in nodes:
+            self._nodes.setdefault(execution, {})[(record["key"], record["run"])] = record
+        for execution, entry in entries:
+            self._timeline.setdefault(execution, []).append(entry)
 
     async def load(self, execution_id: str) -> StoredExecution | None:
         header = self._executions.get(execution_id)
@@ -79,17 +83,17 @@ class MemoryStore:
         return entries
 
     async def due(self, before: str, limit: int = 1000) -> list[str]:
-        found = []
-        for execution_id, header in self._executions.items():
-            if header["status"] in FINAL:
-                continue
-            when = wake_at(header, list(self._nodes.get(execution_id, {}).values()))
-            if when is not None and when <= before:
-                found.append(execution_id)
-        return found[:limit]
+        found = [
+            (header["wake_at"], execution_id)
+            for execution_id, header in self._executions.items()
+            if header["status"] not in FINAL
+            and header.get("wake_at")
+            and header["wake_at"] <= before
+        ]
+        return [execution_id for _, execution_id in sorted(found)[:limit]]
 
     async def save_revision(self, revision: str, files: dict[str, bytes]) -> None:
-        self._revisions[revision] = dict(files)
+        self._revisions.setdefault(revision, dict(files))  # a revision id names fixed content
 
     async def load_revision(self, revision: str) -> dict[str, bytes] | None:
         files = self._revisions.get(revision)

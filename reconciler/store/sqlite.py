@@ -49,17 +49,18 @@ class SqliteStore:
         await ready
 
     async def close(self) -> None:
-        if self._thread is None:
+        thread, self._thread = self._thread, None
+        if thread is None:
             return
         self._queue.put(_STOP)
-        await asyncio.to_thread(self._thread.join)
-        self._thread = None
+        await asyncio.to_thread(thread.join)
 
     # -- the worker thread -------------------------------------------------------------------
     def _run(self, ready: asyncio.Future[None]) -> None:
         try:
             connection = self._connect()
-        except Exception as exc:
+        except BaseException as exc:
+            self._thread = None
             self._resolve(ready, error=exc)
             return
         self._resolve(ready, None)
@@ -67,6 +68,7 @@ class SqliteStore:
             while True:
                 item = self._queue.get()
                 if item is _STOP:
+                    self._refuse_waiting()
                     return
                 work = [item]
                 while len(work) < self.max_batch:  # group commit: take whatever else is waiting
@@ -82,6 +84,16 @@ class SqliteStore:
         finally:
             connection.close()
 
+    def _refuse_waiting(self) -> None:
+        """Work queued after ``close`` is answered, not left hanging."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not _STOP:
+                self._resolve(item[2], error=RuntimeError("the store is closed"))
+
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +101,11 @@ class SqliteStore:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(f"PRAGMA synchronous={self.synchronous}")
         connection.execute("PRAGMA foreign_keys=ON")
-        _migrate(connection)
+        try:
+            _migrate(connection)
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
     def _process(
@@ -97,19 +113,30 @@ class SqliteStore:
     ) -> None:
         writes = [w for w in work if w[0] == "save"]
         if writes:
+            # One transaction for the group; a savepoint per batch, so a batch that fails is
+            # undone alone and only its caller hears of it.
+            failures: dict[int, Exception] = {}
             try:
                 connection.execute("BEGIN IMMEDIATE")
-                for _, batch, _ in writes:
-                    _write(connection, batch)
-                connection.execute("COMMIT")
-                self.commits += 1
-            except Exception as exc:
-                connection.execute("ROLLBACK") if connection.in_transaction else None
-                for _, _, future in writes:
-                    self._resolve(future, error=exc)
-            else:
-                for _, _, future in writes:
-                    self._resolve(future, None)
+                for index, (_, batch, _) in enumerate(writes):
+                    connection.execute("SAVEPOINT batch")
+                    try:
+                        _write(connection, batch)
+                    except Exception as exc:
+                        connection.execute("ROLLBACK TO batch")
+                        failures[index] = exc
+                    connection.execute("RELEASE batch")
+                if len(failures) == len(writes):
+                    connection.execute("ROLLBACK")  # nothing to keep
+                else:
+                    connection.execute("COMMIT")
+                    self.commits += 1
+            except Exception as exc:  # the commit itself failed (disk full, I/O): nothing is saved
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                failures = dict.fromkeys(range(len(writes)), exc)
+            for index, (_, _, future) in enumerate(writes):
+                self._resolve(future, None, error=failures.get(index))
         for kind, call, future in work:
             if kind == "read":
                 try:
@@ -300,8 +327,15 @@ def _migrate(connection: sqlite3.Connection) -> None:
     for version, script in enumerate(MIGRATIONS, start=1):
         if version in applied:
             continue
-        connection.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
-        connection.execute(
-            "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-            (version, datetime.now(UTC).isoformat()),
-        )
+        # The migration and its record commit together: a crash leaves neither.
+        try:
+            connection.executescript(f"BEGIN IMMEDIATE;\n{script}")
+            connection.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                (version, datetime.now(UTC).isoformat()),
+            )
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
