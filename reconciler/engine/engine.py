@@ -102,7 +102,7 @@ class Engine:
             files = await self.store.load_revision(name)
             if files is None:
                 raise EngineError(f"revision {name} is not in the store")
-            outcome = revisions.build([MemoryTree(files)])
+            outcome = revisions.build([MemoryTree(files)], registry=self.registry)
             if outcome.revision is None:
                 raise EngineError(f"revision {name} no longer validates: {outcome.problems[0]}")
             self.revisions[name] = outcome.revision

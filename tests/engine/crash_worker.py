@@ -57,10 +57,22 @@ def journal_actions(journal: Path) -> ActionSpec:
 
     async def check(params: AnyParams, context: ActionContext) -> CheckResult:
         text = journal.read_text() if journal.exists() else ""
-        return CheckResult.DONE if line(context) in text.splitlines(keepends=True) else CheckResult.NOT_DONE
+        return (
+            CheckResult.DONE
+            if line(context) in text.splitlines(keepends=True)
+            else CheckResult.NOT_DONE
+        )
 
-    return ActionSpec("test.journal", "append to a journal", AnyParams, mutating=True, idempotent=False,
-                      dry_run=False, run=run, check=check)
+    return ActionSpec(
+        "test.journal",
+        "append to a journal",
+        AnyParams,
+        mutating=True,
+        idempotent=False,
+        dry_run=False,
+        run=run,
+        check=check,
+    )
 
 
 async def main(database: str, journal: str, mode: str, count: int) -> None:

@@ -31,8 +31,12 @@ def spawn(database: Path, journal: Path, *mode: str) -> subprocess.Popen[bytes]:
     """A worker process; its stderr goes to a log beside the database (read on failure)."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     with (database.parent / "worker.log").open("ab") as log:
-        return subprocess.Popen([sys.executable, str(WORKER), str(database), str(journal), *mode],
-                                stdout=subprocess.DEVNULL, stderr=log, env=env)
+        return subprocess.Popen(
+            [sys.executable, str(WORKER), str(database), str(journal), *mode],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=env,
+        )
 
 
 def log_of(database: Path) -> str:
@@ -44,7 +48,9 @@ def journal_lines(journal: Path) -> list[str]:
     return journal.read_text().splitlines() if journal.exists() else []
 
 
-def kill_when_busy(process: subprocess.Popen[bytes], journal: Path, rng: random.Random, deadline: float) -> bool:
+def kill_when_busy(
+    process: subprocess.Popen[bytes], journal: Path, rng: random.Random, deadline: float
+) -> bool:
     """Let the worker make some progress (a random number of journal lines), then kill -9 it.
     Returns False if it finished first."""
     target = len(journal_lines(journal)) + rng.randint(5, 120)
@@ -61,8 +67,12 @@ def kill_when_busy(process: subprocess.Popen[bytes], journal: Path, rng: random.
     return True
 
 
-@pytest.mark.parametrize("seed", [int(s) for s in os.environ.get("CRASH_SEEDS", "11,23").split(",")])
-def test_killed_engine_resumes_and_every_step_takes_effect_exactly_once(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(
+    "seed", [int(s) for s in os.environ.get("CRASH_SEEDS", "11,23").split(",")]
+)
+def test_killed_engine_resumes_and_every_step_takes_effect_exactly_once(
+    tmp_path: Path, seed: int
+) -> None:
     rng = random.Random(seed)
     print(f"crash test seed {seed}")
     database, journal = tmp_path / "engine.db", tmp_path / "journal.txt"

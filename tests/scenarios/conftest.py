@@ -152,6 +152,12 @@ class Harness:
         self.engine: Engine | None = None
 
     def load(self, text: str, *, sequential: bool = True, limits: Limits | None = None) -> Engine:
+        return asyncio.run(self.aload(text, sequential=sequential, limits=limits))
+
+    async def aload(
+        self, text: str, *, sequential: bool = True, limits: Limits | None = None
+    ) -> Engine:
+        """Like :meth:`load`, inside a running event loop (for stores bound to one)."""
         files = {"workflows.yaml": text.encode()}
         outcome = revision.build([MemoryTree(files)], registry=self.registry)
         assert outcome.problems == [], "\n".join(map(str, outcome.problems))
@@ -165,7 +171,7 @@ class Harness:
             sequential=sequential,
             limits=limits,
         )
-        asyncio.run(self.engine.add_revision("r1", outcome.revision, files))
+        await self.engine.add_revision("r1", outcome.revision, files)
         return self.engine
 
     def fixture(self, name: str, **kwargs: Any) -> Engine:
