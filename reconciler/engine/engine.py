@@ -223,7 +223,8 @@ class Engine:
                 if execution.finished:
                     return
                 pause = self._seconds_to_next_timer(execution)
-                if not self._tasks.get(execution_id) and (
+                waiting_for_a_slot = execution.status is Status.PENDING  # woken when one frees
+                if not self._tasks.get(execution_id) and not waiting_for_a_slot and (
                     pause is None or pause > self.limits.evict_after.total_seconds()
                 ):
                     self._evict(execution_id)
@@ -414,6 +415,8 @@ class Engine:
         if execution.parent:
             await self._child_finished(execution)
         self._evict(execution.id)
+        for waiting in [e for e in self.active.values() if e.status is Status.PENDING]:
+            self.kick(waiting.id)  # a slot is free: pending executions may be admitted
 
     def _outputs(self, execution: Execution, workflow: CompiledWorkflow) -> dict[str, Any]:
         outputs: dict[str, Any] = {}
