@@ -32,7 +32,7 @@ from reconciler.engine.secrets import SecretProvider
 from reconciler.engine.state import Execution, Node, Phase, Status, iso, parse_iso
 from reconciler.engine.steps import APPROVAL_WAITS, StepRunner
 from reconciler.errors import ExpressionError, ReconcilerError
-from reconciler.store.base import Batch, Store, wake_at
+from reconciler.store.base import Batch, Store
 from reconciler.validation import revision as revisions
 from reconciler.validation.compiled import CompiledWorkflow, Revision
 
@@ -185,9 +185,12 @@ class Engine:
         batch = Batch()
         for key in sorted(execution.dirty):
             batch.nodes.append((execution.id, execution.nodes[key].record()))
-        if execution.dirty or execution.header_dirty or execution.timeline:
+        wake = self.next_wake(execution)
+        # The header (status, timers, outputs) is rewritten only when it changed.
+        if execution.header_dirty or wake != execution.saved_wake:
             header = execution.header()
-            header["wake_at"] = wake_at(header, [n.record() for n in execution.nodes.values()])
+            header["wake_at"] = wake
+            execution.saved_wake = wake
             batch.executions.append(header)
         batch.timeline.extend((execution.id, entry) for entry in execution.timeline)
         execution.dirty.clear()
@@ -203,6 +206,9 @@ class Engine:
         self._drivers[execution.id] = asyncio.create_task(
             self._drive(execution.id), name=f"drive-{execution.id}"
         )
+
+    def _tasks_in_flight(self) -> int:
+        return sum(len(tasks) for tasks in self._tasks.values())
 
     def kick(self, execution_id: str) -> None:
         event = self._kicks.get(execution_id)
@@ -224,8 +230,10 @@ class Engine:
                     return
                 pause = self._seconds_to_next_timer(execution)
                 waiting_for_a_slot = execution.status is Status.PENDING  # woken when one frees
-                if not self._tasks.get(execution_id) and not waiting_for_a_slot and (
-                    pause is None or pause > self.limits.evict_after.total_seconds()
+                if (
+                    not self._tasks.get(execution_id)
+                    and not waiting_for_a_slot
+                    and (pause is None or pause > self.limits.evict_after.total_seconds())
                 ):
                     self._evict(execution_id)
                     return
@@ -243,6 +251,16 @@ class Engine:
         if moment is None:
             return None
         return max((moment - self.clock.now()).total_seconds(), 0.0)
+
+    @staticmethod
+    def next_wake(execution: Execution) -> str | None:
+        """The earliest timer, as stored (ISO strings sort as times)."""
+        times = [
+            n.wake_at for n in execution.nodes.values() if n.wake_at and n.phase is Phase.RUNNING
+        ]
+        if execution.deadline and not execution.finished:
+            times.append(execution.deadline)
+        return min(times) if times else None
 
     @staticmethod
     def next_timer(execution: Execution) -> datetime | None:
@@ -276,6 +294,7 @@ class Engine:
             control.time_out(execution, now, self.workflow(execution).definition.spec.timeout)
             self._cancel_tasks(execution.id)
             progressed = True
+        launch: list[Node] = []  # attempts to call once their opening is saved (write-ahead)
         for node in sorted(execution.nodes.values(), key=lambda n: n.wake_at or ""):
             if (
                 node.phase is Phase.RUNNING
@@ -284,22 +303,28 @@ class Engine:
                 and not self._busy(execution, node)
             ):
                 if await self.steps.on_timer(execution, workflow, node):
-                    await self._run_attempt(execution, workflow, node)
+                    self.steps.open_attempt(execution, node)
+                    launch.append(node)
                 progressed = True
                 if one:
-                    return await self._settle(execution, workflow, progressed)
+                    return await self._settle(execution, workflow, progressed, launch)
         ready = scheduler.advance(execution, workflow, now)
         progressed = progressed or bool(execution.dirty)
         for key in ready[:1] if one else ready:
             node = execution.nodes[key]
             if await self.steps.begin(execution, workflow, node):
-                await self._run_attempt(execution, workflow, node)
+                self.steps.open_attempt(execution, node)
+                launch.append(node)
             progressed = True
-        return await self._settle(execution, workflow, progressed)
+        return await self._settle(execution, workflow, progressed, launch)
 
     async def _settle(
-        self, execution: Execution, workflow: CompiledWorkflow, progressed: bool
+        self, execution: Execution, workflow: CompiledWorkflow, progressed: bool, launch: list[Node]
     ) -> bool:
+        if launch:
+            await self.save(execution)  # "attempt N starting" is durable before any call
+            for node in launch:
+                await self._run_attempt(execution, workflow, node)
         self._update_status(execution)
         done = scheduler.top_level_done(execution, workflow) and scheduler.nothing_running(
             execution

@@ -8,7 +8,7 @@ for the store. The shell persists queued changes before acting on them (write-ah
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,7 +113,9 @@ class Node:
         return self.phase in TERMINAL_PHASES
 
     def record(self) -> dict[str, Any]:
-        data = asdict(self)
+        """A shallow record for the store (which serialises it at once; ``asdict`` deep-copied
+        every output and dominated the engine's time)."""
+        data = {name: getattr(self, name) for name in _NODE_FIELDS}
         data["phase"] = self.phase.value
         return data
 
@@ -123,6 +125,9 @@ class Node:
         values = {k: v for k, v in data.items() if k in names}
         values["phase"] = Phase(values.get("phase", "pending"))
         return cls(**values)
+
+
+_NODE_FIELDS = tuple(f.name for f in fields(Node))
 
 
 @dataclass
@@ -154,13 +159,14 @@ class Execution:
     cancel_requested: bool = False
     failing: bool = False
     compensating: bool = False
-    seq: int = 0
+    seq: int = 0  # completions so far (derived from the nodes when loaded; not stored)
     nodes: dict[str, Node] = field(default_factory=dict)
     history: list[Node] = field(default_factory=list)  # earlier runs (retry-from-failed)
     dirty: set[str] = field(
         default_factory=set, repr=False
     )  # node keys changed since the last save
     header_dirty: bool = field(default=False, repr=False)
+    saved_wake: str | None = field(default=None, repr=False)  # the header's wake_at last saved
     timeline: list[dict[str, Any]] = field(default_factory=list, repr=False)  # unsaved entries
 
     @property
@@ -200,7 +206,6 @@ class Execution:
                 self.seq += 1
                 node.completed_seq = self.seq
         self.dirty.add(node.key)
-        self.header_dirty = True
         entry = {
             "at": stamp,
             "kind": "step",
@@ -255,7 +260,6 @@ class Execution:
     def note(self, now: datetime, kind: str, **detail: Any) -> None:
         """A timeline entry that is not a phase change (a decision, an approval, a guardrail)."""
         self.timeline.append({"at": iso(now), "kind": kind, **detail})
-        self.header_dirty = True
 
     def header(self) -> dict[str, Any]:
         return {
@@ -284,7 +288,6 @@ class Execution:
                 "cancel_requested",
                 "failing",
                 "compensating",
-                "seq",
             )
         }
 
@@ -294,10 +297,13 @@ class Execution:
         values = {k: v for k, v in header.items() if k in names}
         values["status"] = Status(values.get("status", "pending"))
         execution = cls(**values)
+        execution.saved_wake = header.get("wake_at")
         for record in sorted(nodes, key=lambda r: r.get("run", 1)):
             node = Node.from_record(record)
             current = execution.nodes.get(node.key)
             if current is not None and current.run < node.run:
                 execution.history.append(current)
             execution.nodes[node.key] = node
+        done = [n.completed_seq or 0 for n in (*execution.nodes.values(), *execution.history)]
+        execution.seq = max([execution.seq, *done])
         return execution

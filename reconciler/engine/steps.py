@@ -10,6 +10,7 @@ starting" is saved before the action is called, its result before anything downs
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -226,20 +227,21 @@ class StepRunner:
         execution.touch(node)
 
     # -- attempts ----------------------------------------------------------------------------------
-    async def attempt(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> None:
-        """One attempt of an action step, written ahead, with its timeout and retry decision."""
-        compiled = workflow.steps[node.step]
-        step = compiled.step
-        assert step.action is not None
-        action = self.registry.get(step.action)
-        now = self.clock.now()
+    def open_attempt(self, execution: Execution, node: Node) -> None:
+        """Record "attempt N starting". The engine saves it before :meth:`attempt` calls the
+        action (write-ahead), in the same batch as whatever else the tick changed."""
         node.attempts += 1
         node.attempt_open = True
         node.waiting = None
         node.wake_at = None
         execution.touch(node)
-        execution.note(now, "attempt", key=node.key, attempt=node.attempts)
-        await self.save(execution)  # write-ahead: durable before the action is called
+
+    async def attempt(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> None:
+        """Call the action of an opened attempt; record its result and the retry decision."""
+        compiled = workflow.steps[node.step]
+        step = compiled.step
+        assert step.action is not None and node.attempt_open
+        action = self.registry.get(step.action)
         try:
             if action is None:
                 raise StepFailure(f"unknown action {step.action!r}", "permanent")
@@ -526,6 +528,8 @@ class StepRunner:
     def _render(
         self, execution: Execution, workflow: CompiledWorkflow, node: Node, tree: Any, field: str
     ) -> dict[str, Any]:
+        if not templates.is_dynamic(tree):  # literals only: no expression scope to build
+            return copy.deepcopy(tree) if isinstance(tree, dict) else {}
         try:
             with secrets_from(self.secrets.read):
                 rendered = templates.render(tree, self._activation(execution, workflow, node))

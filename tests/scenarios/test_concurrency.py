@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import Harness
+from harness import Harness
 
 from reconciler.engine.engine import Limits
 from reconciler.engine.state import Status
@@ -55,7 +55,9 @@ def test_parallel_members_run_at_once_up_to_max_concurrency(harness: Harness) ->
 def test_the_global_step_cap_bounds_running_steps_across_executions(harness: Harness) -> None:
     async def go() -> None:
         engine = await harness.aload(FANOUT, sequential=False, limits=Limits(max_running_steps=3))
-        executions = [await engine.start(revision="r1", workflow="one", params={}) for _ in range(8)]
+        executions = [
+            await engine.start(revision="r1", workflow="one", params={}) for _ in range(8)
+        ]
         await _until_finished(executions)
         assert all(e.status is Status.SUCCEEDED for e in executions)
         assert harness.actions.max_in_flight == 3
@@ -66,8 +68,13 @@ def test_the_global_step_cap_bounds_running_steps_across_executions(harness: Har
 
 def test_a_group_cap_keeps_extra_executions_pending_until_a_slot_frees(harness: Harness) -> None:
     async def go() -> None:
-        engine = await harness.aload(FANOUT, sequential=False, limits=Limits(groups={"policy:p": 1}))
-        executions = [await engine.start(revision="r1", workflow="one", params={}, groups=["policy:p"]) for _ in range(3)]
+        engine = await harness.aload(
+            FANOUT, sequential=False, limits=Limits(groups={"policy:p": 1})
+        )
+        executions = [
+            await engine.start(revision="r1", workflow="one", params={}, groups=["policy:p"])
+            for _ in range(3)
+        ]
         await asyncio.sleep(0)
         assert sum(e.status is Status.PENDING for e in executions) >= 1
         await _until_finished(executions)

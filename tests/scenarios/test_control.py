@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from conftest import Harness
+from harness import Harness
 
 from reconciler.engine.control import ControlError
 from reconciler.engine.engine import EngineError

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from conftest import AnyParams, Harness
+from harness import AnyParams, Harness
 
 from reconciler.actions.spec import ActionContext, ActionSpec, CheckResult
 from reconciler.engine.engine import Engine

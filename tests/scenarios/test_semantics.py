@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from conftest import START, Harness
+from harness import START, Harness
 
 from reconciler.engine import scheduler
 from reconciler.engine.state import Execution, Phase, Status, parse_iso

@@ -11,13 +11,21 @@ import asyncio
 from typing import Any
 
 import yaml
-from conftest import Harness
+from harness import Harness
 from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.engine.state import TERMINAL_PHASES, Phase
 
-ORDER = {"pending": 0, "running": 1, "succeeded": 2, "failed": 2, "skipped": 2, "cancelled": 2, "compensated": 3}
+ORDER = {
+    "pending": 0,
+    "running": 1,
+    "succeeded": 2,
+    "failed": 2,
+    "skipped": 2,
+    "cancelled": 2,
+    "compensated": 3,
+}
 
 
 @st.composite
@@ -30,7 +38,11 @@ def workflows(draw: st.DrawFn) -> dict[str, Any]:
         if earlier and draw(st.booleans()):
             step["needs"] = draw(st.lists(st.sampled_from(earlier), max_size=3, unique=True))
         has_needs = bool(step.get("needs", earlier[-1:]))
-        step["when"] = draw(st.sampled_from(["success", "failure", "always"] if has_needs else ["success", "always"]))
+        step["when"] = draw(
+            st.sampled_from(
+                ["success", "failure", "always"] if has_needs else ["success", "always"]
+            )
+        )
         if draw(st.integers(0, 4)) == 0:
             step["if"] = draw(st.sampled_from(["true", "false"]))
         fails = draw(st.integers(0, 3)) == 0
@@ -55,7 +67,9 @@ def needs_of(workflow: dict[str, Any]) -> dict[str, list[str]]:
 
 
 @given(workflows())
-def test_random_dags_with_random_failures_keep_the_scheduler_invariants(workflow: dict[str, Any]) -> None:
+def test_random_dags_with_random_failures_keep_the_scheduler_invariants(
+    workflow: dict[str, Any],
+) -> None:
     harness = Harness()
     harness.load(yaml.safe_dump(workflow, sort_keys=False))
     execution = harness.run("random")
@@ -81,17 +95,34 @@ def test_random_dags_with_random_failures_keep_the_scheduler_invariants(workflow
         if started is None:
             continue
         for dep in deps:
-            finished = min((i for (k, to), i in position.items() if k == dep and to in {"succeeded", "failed", "skipped", "cancelled"}), default=None)
-            assert finished is not None and finished < started, f"{key} started before {dep} finished"
+            finished = min(
+                (
+                    i
+                    for (k, to), i in position.items()
+                    if k == dep and to in {"succeeded", "failed", "skipped", "cancelled"}
+                ),
+                default=None,
+            )
+            assert finished is not None and finished < started, (
+                f"{key} started before {dep} finished"
+            )
 
     # Compensations run in the reverse order of completion.
-    undone = [params["undo"] for action, _, params in harness.hooks.calls if action == "test.record"]
+    undone = [
+        params["undo"] for action, _, params in harness.hooks.calls if action == "test.record"
+    ]
     completed = sorted(
-        (n for n in execution.nodes.values() if n.completed_seq is not None and n.compensation is not None),
+        (
+            n
+            for n in execution.nodes.values()
+            if n.completed_seq is not None and n.compensation is not None
+        ),
         key=lambda n: n.completed_seq or 0,
         reverse=True,
     )
     assert undone == [int(n.key[1:]) for n in completed]
     if workflow["spec"]["on_failure"] == "none" or not execution.failing:
         assert undone == []
-    assert all(n.phase is Phase.COMPENSATED for n in completed if n.compensation["phase"] == "succeeded")  # type: ignore[index]
+    assert all(
+        n.phase is Phase.COMPENSATED for n in completed if n.compensation["phase"] == "succeeded"
+    )  # type: ignore[index]
