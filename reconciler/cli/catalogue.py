@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from reconciler.actions.registry import default_registry
+from reconciler.actions.spec import ActionSpec
 from reconciler.cli.output import Format, OutputOption, console, fail, print_json
 from reconciler.definitions.base import API_VERSION
 from reconciler.definitions.durations import JsonSchemaGenerator
@@ -66,59 +67,61 @@ def actions(
             raise fail(f"unknown action {name!r}; run `reconciler actions` for the list")
         selected = [action]
     if output is Format.json:
-        print_json(
-            [
-                {
-                    "name": a.name,
-                    "summary": a.summary,
-                    "mutating": a.mutating,
-                    "idempotent": a.idempotent,
-                    "dry_run": a.dry_run,
-                    "implemented": a.implemented,
-                    "params": a.params.model_json_schema(
-                        by_alias=True, schema_generator=JsonSchemaGenerator
-                    ),
-                }
-                for a in selected
-            ]
-        )
+        print_json([_as_json(a) for a in selected])
         return
+    _print_table(selected)
+    if name is None:
+        console.print(
+            "\n'not yet': declared and validated now; running it fails until its implementation lands."
+        )
+    else:
+        _print_params(selected[0])
+
+
+def _as_json(action: ActionSpec) -> dict[str, Any]:
+    return {
+        "name": action.name,
+        "summary": action.summary,
+        "mutating": action.mutating,
+        "idempotent": action.idempotent,
+        "dry_run": action.dry_run,
+        "implemented": action.implemented,
+        "params": action.params.model_json_schema(
+            by_alias=True, schema_generator=JsonSchemaGenerator
+        ),
+    }
+
+
+def _print_table(selected: list[ActionSpec]) -> None:
     table = Table(box=None, pad_edge=False)
     table.add_column("action", no_wrap=True)
     for column in ("mutating", "idempotent", "dry-run", "status"):
         table.add_column(column, no_wrap=True)
     table.add_column("summary")
     for a in selected:
+        dry_run = _yes(a.dry_run) if a.mutating_when is None or a.dry_run else "reads only"
         status = "ready" if a.implemented else "not yet"
         table.add_row(
-            a.name,
-            _yes(a.mutating),
-            _yes(a.idempotent),
-            _yes(a.dry_run) if a.mutating_when is None or a.dry_run else "reads only",
-            escape(status),
-            escape(a.summary),
+            a.name, _yes(a.mutating), _yes(a.idempotent), dry_run, status, escape(a.summary)
         )
     console.print(table)
-    if name is None:
+
+
+def _print_params(action: ActionSpec) -> None:
+    if not action.implemented:
+        console.print(f"\nnot implemented yet: lands with {escape(action.lands_with)}")
+    params = action.params.model_json_schema(by_alias=True, schema_generator=JsonSchemaGenerator)
+    required = set(params.get("required", []))
+    console.print("\nparameters:")
+    for param, info in params.get("properties", {}).items():
+        kind = info.get("type") or " | ".join(
+            str(o.get("type", o.get("$ref", "?"))) for o in info.get("anyOf", [])
+        )
+        flag = "required" if param in required else f"default {info.get('default')!r}"
+        description = info.get("description", "")
         console.print(
-            "\n'not yet': declared and validated now; running it fails until its implementation lands."
+            f"  {escape(param)}: {escape(str(kind))} ({escape(flag)}) {escape(description)}"
         )
-    else:
-        if not selected[0].implemented:
-            console.print(f"\nnot implemented yet: lands with {escape(selected[0].lands_with)}")
-        params = selected[0].params.model_json_schema(
-            by_alias=True, schema_generator=JsonSchemaGenerator
-        )
-        required = set(params.get("required", []))
-        console.print("\nparameters:")
-        for param, info in params.get("properties", {}).items():
-            kind = info.get("type") or " | ".join(
-                str(o.get("type", o.get("$ref", "?"))) for o in info.get("anyOf", [])
-            )
-            flag = "required" if param in required else f"default {info.get('default')!r}"
-            console.print(
-                f"  {escape(param)}: {escape(str(kind))} ({escape(flag)}) {escape(info.get('description', ''))}"
-            )
 
 
 def _yes(flag: bool) -> str:

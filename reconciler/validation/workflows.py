@@ -165,9 +165,40 @@ class WorkflowChecker:
         self, step: Step, path: DocPath, level: _Level, upstream: frozenset[str]
     ) -> None:
         self._check_kind(step, path)
-        in_for_each = level.in_for_each
-        scope = Scope.FOR_EACH if in_for_each else Scope.STEP
-        poll_scope = Scope.FOR_EACH_POLL if in_for_each else Scope.POLL
+        scope = Scope.FOR_EACH if level.in_for_each else Scope.STEP
+        compiled = self._compile_fields(step, path, scope, level.in_for_each)
+        if step.action is not None:
+            self._check_action(step.action, step.with_ or {}, path)
+            if step.action == "ai.investigate":
+                self._no_secrets(step.with_, (*path, "with"), "sent to the model")
+        if step.workflow is not None:
+            self._check_subflow(step, path, compiled.get("with_"))
+        self._check_references(step, path, upstream, compiled)
+        siblings = {s.id for s in level.siblings}
+        self.steps[step.id] = CompiledStep(
+            step=step,
+            path=path,
+            parent=level.parent.id if level.parent else None,
+            depends_on=tuple(d for d in level.graph[step.id] if d in siblings),
+            scope=scope,
+            upstream=upstream,
+            **compiled,
+        )
+        for field in _GROUP_FIELDS:
+            nested = getattr(step, field)
+            if nested is None:
+                continue
+            if not nested:
+                self.ctx.problem((*path, field), f"{field} is empty; give it at least one step")
+                continue
+            # Nested steps see what their group sees (the group itself is not done yet).
+            child_level = _Level(step, nested, (*path, field), level.in_for_each or field == "do")
+            self._check_level(child_level, upstream)
+
+    def _compile_fields(
+        self, step: Step, path: DocPath, scope: Scope, in_for_each: bool
+    ) -> dict[str, Any]:
+        """Compile every expression and template of one step (and check the actions it names)."""
         ctx = self.ctx
         compiled: dict[str, Any] = {}
         if step.if_ is not None:
@@ -179,7 +210,8 @@ class WorkflowChecker:
                 step.for_each, scope, (*path, "for_each"), returns=LIST_TYPES | {"list"}
             )
         if step.wait_until is not None:
-            wu_scope = poll_scope if step.wait_until.action else scope
+            polling = Scope.FOR_EACH_POLL if in_for_each else Scope.POLL
+            wu_scope = polling if step.wait_until.action else scope
             compiled["wait_until"] = ctx.expression(
                 step.wait_until.expr, wu_scope, (*path, "wait_until", "expr"), returns=BOOL_TYPES
             )
@@ -206,34 +238,7 @@ class WorkflowChecker:
             )
         if step.decide is not None:
             self._check_decide(step, path, scope, compiled)
-        if step.action is not None:
-            self._check_action(step.action, step.with_ or {}, path)
-            if step.action == "ai.investigate":
-                self._no_secrets(step.with_, (*path, "with"), "sent to the model")
-        if step.workflow is not None:
-            self._check_subflow(step, path, compiled.get("with_"))
-        self._check_references(step, path, upstream, compiled)
-        self.steps[step.id] = CompiledStep(
-            step=step,
-            path=path,
-            parent=level.parent.id if level.parent else None,
-            depends_on=tuple(
-                d for d in level.graph[step.id] if d in {s.id for s in level.siblings}
-            ),
-            scope=scope,
-            upstream=upstream,
-            **compiled,
-        )
-        for field in _GROUP_FIELDS:
-            nested = getattr(step, field)
-            if nested is None:
-                continue
-            if not nested:
-                ctx.problem((*path, field), f"{field} is empty; give it at least one step")
-                continue
-            # Nested steps see what their group sees (the group itself is not done yet).
-            child_level = _Level(step, nested, (*path, field), in_for_each or field == "do")
-            self._check_level(child_level, upstream)
+        return compiled
 
     def _check_kind(self, step: Step, path: DocPath) -> None:
         kinds = step.kinds
