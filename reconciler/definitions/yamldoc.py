@@ -284,22 +284,24 @@ def _scalar(node: yaml.Node) -> Any:
         raise _YamlLimitError(f"{text!r} is not a number", node.start_mark) from exc
 
 
-# Signs that a document may nest deeply: many flow brackets, long runs of compact block
-# indicators (``- - - -``, ``? ? ?``), or very deep indentation.
+# Signs that a document may nest deeply: many flow brackets, or a long line holding a run of
+# compact block indicators (``- - - -``, ``? ? ?``) or very deep indentation. Such runs need
+# long lines, so only lines over 200 bytes are searched (a regex over the whole file costs more
+# than the parse of a normal one).
 _COMPACT_RUN = re.compile(rb"(?:[-?][ \t]+){100,}")
-_DEEP_INDENT = re.compile(rb"^[ \t]{1000,}", re.MULTILINE)
+_LONG_LINE = 200
 
 
 def _nesting_problem(data: bytes, limits: LoaderLimits) -> _YamlLimitError | None:
     """Refuse deep nesting before composing: libyaml's composer recurses, and a few tens of
-    thousands of levels crash the process. Without brackets, compact indicators or deep
+    thousands of levels crash the process. Without many brackets, compact indicators or deep
     indentation a document cannot nest past a few thousand levels, which the composer survives
     (the builder then enforces ``max_depth``); otherwise the file is first scanned as events,
     an iterative pass."""
-    suspicious = (
-        data.count(b"[") + data.count(b"{") > 4 * limits.max_depth
-        or _COMPACT_RUN.search(data) is not None
-        or _DEEP_INDENT.search(data) is not None
+    suspicious = data.count(b"[") + data.count(b"{") > 4 * limits.max_depth or any(
+        len(line) - len(line.lstrip(b" \t")) >= 1000 or _COMPACT_RUN.search(line)
+        for line in data.split(b"\n")
+        if len(line) > _LONG_LINE
     )
     if not suspicious:
         return None
