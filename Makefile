@@ -43,6 +43,7 @@ check: lint typecheck layers test
 bench: install
 	$(BIN)/python bench/loading.py
 	$(BIN)/python bench/matching.py
+	$(BIN)/python bench/engine.py --runs 3
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

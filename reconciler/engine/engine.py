@@ -414,6 +414,7 @@ class Engine:
     async def _finish(self, execution: Execution, workflow: CompiledWorkflow) -> None:
         now = self.clock.now()
         spec = workflow.definition.spec
+        execution.failing = execution.failing or scheduler.is_failing(execution, workflow)
         timed_out = bool(execution.error and execution.error.startswith("workflow timed out"))
         if execution.cancel_requested and not timed_out:
             if spec.on_cancel == "rollback":

@@ -315,3 +315,18 @@ def test_secret_values_are_redacted_from_recorded_inputs_outputs_and_errors() ->
     stored = asyncio.run(harness.store.load(execution.id))
     assert stored is not None and "s3cr3t-value" not in str(stored)
     assert "s3cr3t-value" not in str(asyncio.run(harness.store.timeline(execution.id)))
+
+
+def test_a_workflow_whose_only_step_fails_fails(harness: Harness) -> None:
+    harness.load("""
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: lone}
+spec:
+  steps:
+    - {id: only, action: test.permanent, with: {message: nope}}
+""")
+    execution = harness.run("lone")
+    assert execution.nodes["only"].phase is Phase.FAILED
+    assert execution.status is Status.FAILED
+    assert execution.error == "step only failed: nope"

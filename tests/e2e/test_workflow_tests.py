@@ -1,0 +1,119 @@
+"""`reconciler test` as a user runs it: the example repository, a failing test, -k, JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+REPO = """
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: page}
+spec:
+  params: {service: {type: string}}
+  steps:
+    - id: page
+      action: notify.webhook
+      with: {url: "{{ secret('oncall', 'url') }}", text: "{{ params.service }} is down"}
+      retry: {limit: 2, backoff: 1m}
+  outputs: {paged: steps.page.status == "succeeded"}
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: Policy
+metadata: {name: page-on-down}
+spec:
+  match: alert.labels.alertname == "ServiceDown"
+  workflow: page
+  params: {service: "{{ alert.labels.service }}"}
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: WorkflowTest
+metadata: {name: pages-once}
+spec:
+  alerts: [{labels: {alertname: ServiceDown, service: shop}}]
+  secrets: {oncall: {url: "https://hooks.example/secret-path"}}
+  mocks: {notify.webhook: {output: {status: 200}}}
+  expect:
+    executions: [{policy: page-on-down, status: succeeded}]
+    actions: [notify.webhook]
+    outputs: {paged: true}
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: WorkflowTest
+metadata: {name: expects-the-wrong-thing}
+spec:
+  alerts: [{labels: {alertname: ServiceDown, service: shop}}]
+  secrets: {oncall: {url: "https://hooks.example/secret-path"}}
+  mocks: {notify.webhook: {error: webhook down}}
+  expect:
+    executions: [{policy: page-on-down, status: succeeded}]
+    outputs: {paged: true}
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: WorkflowTest
+metadata: {name: unmocked-calls-fail}
+spec:
+  alerts: [{labels: {alertname: ServiceDown, service: shop}}]
+  secrets: {oncall: {url: "https://hooks.example/secret-path"}}
+  expect:
+    executions: [{policy: page-on-down, status: failed}]
+"""
+
+
+def reconciler(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_example_repository_tests_pass_and_cluster_tests_are_skipped_with_the_reason() -> None:
+    result = reconciler("test", "example-repo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    passed, failed, skipped = (int(part.split()[0]) for part in last.split(", "))
+    assert failed == 0 and passed >= 8 and skipped >= 1
+    assert (
+        "SKIPPED (needs a cluster: the simulated cluster lands with the Kubernetes issue)"
+        in result.stdout
+    )
+
+
+def test_a_failing_test_is_explained_and_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "repo.yaml").write_text(REPO)
+    result = reconciler("test", tmp_path)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert any(line.endswith("::pages-once PASSED") for line in lines)
+    assert any(line.endswith("::expects-the-wrong-thing FAILED") for line in lines)
+    assert any(
+        "expect.executions[0].status: expected succeeded, got failed" in line for line in lines
+    )
+    assert any("expect.outputs.paged: expected True, got False" in line for line in lines)
+    assert lines[-1] == "2 passed, 1 failed, 0 skipped"
+
+
+def test_k_selects_tests_by_name_and_json_reports_actions_without_secrets(tmp_path: Path) -> None:
+    (tmp_path / "repo.yaml").write_text(REPO)
+    result = reconciler("test", tmp_path, "-k", "pages", "-o", "json")
+    assert result.returncode == 0
+    (report,) = json.loads(result.stdout)
+    assert report["name"] == "pages-once" and report["outcome"] == "passed"
+    assert report["actions"] == ["notify.webhook"]
+    assert "secret-path" not in result.stdout
+
+
+def test_an_unmocked_call_to_the_outside_fails_its_step_clearly(tmp_path: Path) -> None:
+    (tmp_path / "repo.yaml").write_text(REPO)
+    result = reconciler("test", tmp_path, "-k", "unmocked", "-o", "json")
+    (report,) = json.loads(result.stdout)
+    assert report["outcome"] == "passed"
+    assert "notify.webhook is not mocked" in report["executions"][0]["error"]
