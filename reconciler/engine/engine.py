@@ -315,7 +315,10 @@ class Engine:
             if await self.steps.begin(execution, workflow, node):
                 self.steps.open_attempt(execution, node)
                 launch.append(node)
-            progressed = True
+                # A launched attempt kicks the driver when it ends; only inline runs progress now.
+                progressed = progressed or self.sequential
+            else:
+                progressed = True
         return await self._settle(execution, workflow, progressed, launch)
 
     async def _settle(

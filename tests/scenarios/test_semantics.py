@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from harness import START, Harness
+from harness import START, AnyParams, Harness
 
+from reconciler.actions.spec import ActionContext, ActionSpec
 from reconciler.engine import scheduler
 from reconciler.engine.state import Execution, Phase, Status, parse_iso
 
@@ -330,3 +331,55 @@ spec:
     assert execution.nodes["only"].phase is Phase.FAILED
     assert execution.status is Status.FAILED
     assert execution.error == "step only failed: nope"
+
+
+def test_dry_run_calls_dry_runnable_actions_in_dry_run_skips_the_rest_and_verify(
+    harness: Harness,
+) -> None:
+    seen: list[bool] = []
+
+    async def remember(params: object, context: ActionContext) -> dict[str, object]:
+        seen.append(context.dry_run)
+        return {"applied": not context.dry_run}
+
+    harness.registry.register(
+        ActionSpec(
+            "test.dryable",
+            "mutating, dry-run capable",
+            AnyParams,
+            mutating=True,
+            idempotent=True,
+            dry_run=True,
+            run=remember,
+        )
+    )
+    harness.registry.register(
+        ActionSpec(
+            "test.wet",
+            "mutating, cannot dry-run",
+            AnyParams,
+            mutating=True,
+            idempotent=False,
+            dry_run=False,
+            run=remember,
+        )
+    )
+    harness.load("""
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: rehearse}
+spec:
+  steps:
+    - {id: change, action: test.dryable, with: {}, verify: {expr: "false", within: 1m}}
+    - {id: shell_out, action: test.wet, with: {cmd: x}}
+""")
+    execution = harness.run("rehearse", mode="dry-run")
+    assert execution.status is Status.SUCCEEDED
+    assert seen == [True]  # the dry-runnable action ran, told it is a dry run; the other never ran
+    assert execution.nodes["change"].data["verify"] == "skipped in dry-run mode"
+    assert execution.nodes["shell_out"].output == {
+        "dry_run": True,
+        "skipped": True,
+        "action": "test.wet",
+        "params": {"cmd": "x"},
+    }
