@@ -131,9 +131,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--park", nargs=2)  # internal: child mode
+    parser.add_argument("--resume")  # internal: child mode (a fresh process measures its own RSS)
     args = parser.parse_args()
     if args.park:
         asyncio.run(park(Path(args.park[0]), int(args.park[1])))
+        return
+    if args.resume:
+        elapsed, memory = asyncio.run(resume(Path(args.resume)))
+        print(f"{elapsed} {memory}")
         return
     rates, resumes, memories = [], [], []
     for run in range(args.runs):
@@ -150,7 +155,13 @@ def main() -> None:
             child.send_signal(signal.SIGKILL)
             child.wait()
             child.stdout.close()
-            elapsed, memory = asyncio.run(resume(database))
+            measured = subprocess.run(
+                [sys.executable, __file__, "--resume", str(database)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            elapsed, memory = (float(v) for v in measured.stdout.split())
             resumes.append(elapsed)
             memories.append(memory)
         print(

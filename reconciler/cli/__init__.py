@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import logging
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import structlog
 import typer
@@ -19,15 +21,38 @@ app = typer.Typer(
 )
 
 
+class LogFormat(enum.StrEnum):
+    auto = "auto"
+    json = "json"
+    console = "console"
+
+
 @app.callback()
 def options(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="log what the engine does")
     ] = False,
+    log_format: Annotated[
+        LogFormat, typer.Option(help="auto: pretty on a terminal, JSON otherwise (in the cluster)")
+    ] = LogFormat.auto,
 ) -> None:
     """Options for every command."""
     level = logging.INFO if verbose else logging.WARNING
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
+    pretty = log_format is LogFormat.console or (
+        log_format is LogFormat.auto and sys.stderr.isatty()
+    )
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer() if pretty else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
 
 
 app.command("validate")(validating.validate)
