@@ -11,7 +11,6 @@ from memory in the service and woken from the store when due.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -237,8 +236,18 @@ class Engine:
                 ):
                     self._evict(execution_id)
                     return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(kick.wait(), timeout=pause)
+                # A timer handle, not wait_for: wait_for costs a task per wait, and this is the
+                # hottest wait of the engine.
+                alarm = (
+                    asyncio.get_running_loop().call_later(pause, kick.set)
+                    if pause is not None
+                    else None
+                )
+                try:
+                    await kick.wait()
+                finally:
+                    if alarm is not None:
+                        alarm.cancel()
         finally:
             self._drivers.pop(execution_id, None)
 
