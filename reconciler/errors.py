@@ -9,7 +9,8 @@ Callers catch these by what they should do next, not by where they came from::
     │   ├── TemporaryError       worth retrying (optionally after `delay` seconds)
     │   ├── PermanentError       never retried: invalid input, not found, refused
     │   └── NotImplementedAction the action is declared but its implementation has not landed
-    └── InputError               a file or payload given on the command line is unusable
+    ├── InputError               a file or payload given on the command line is unusable
+    └── EngineError              a request the engine cannot carry out (unknown execution, state)
 
 Library exceptions are wrapped at the boundary (``raise ... from exc``). Messages that may reach
 logs, reports or pull requests go through :func:`sanitize` first.
@@ -96,6 +97,10 @@ class PermanentError(ActionError):
 
 class NotImplementedAction(PermanentError):
     """The action is declared in the catalogue but its implementation has not landed yet."""
+
+
+class EngineError(ReconcilerError):
+    """A request the engine cannot carry out (unknown execution, wrong state, ...)."""
 
 
 class InputError(ReconcilerError):

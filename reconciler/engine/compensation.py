@@ -11,15 +11,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from reconciler.engine import scheduler
+from reconciler.engine.failures import StepFailure
 from reconciler.engine.state import Execution, Phase, iso
-from reconciler.engine.steps import StepFailure
 from reconciler.validation.compiled import CompiledWorkflow
 
 if TYPE_CHECKING:
-    from reconciler.engine.engine import Engine
+    from reconciler.engine.parts import EngineParts
 
 
-async def compensate(engine: Engine, execution: Execution, workflow: CompiledWorkflow) -> None:
+async def compensate(engine: EngineParts, execution: Execution, workflow: CompiledWorkflow) -> None:
     execution.compensating = True
     for node in scheduler.compensation_order(execution, workflow):
         compiled = workflow.steps[node.step]

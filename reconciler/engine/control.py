@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from reconciler.definitions.durations import format_duration
+from reconciler.engine.failures import APPROVAL_WAITS
 from reconciler.engine.state import Execution, Node, Phase, Status, iso
-from reconciler.engine.steps import APPROVAL_WAITS
 from reconciler.validation.compiled import CompiledWorkflow
 
 

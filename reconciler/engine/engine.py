@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,27 +22,21 @@ import structlog
 from reconciler.actions.registry import Registry, default_registry
 from reconciler.definitions.loader import MemoryTree
 from reconciler.engine import control, scheduler
-from reconciler.engine.clock import Clock, FakeClock, SystemClock
-from reconciler.engine.compensation import compensate
+from reconciler.engine.clock import Clock, SystemClock
+from reconciler.engine.failures import APPROVAL_WAITS
+from reconciler.engine.finishing import Finishing
 from reconciler.engine.hooks import Hooks
-from reconciler.engine.recovery import recover_node
-from reconciler.engine.scope import outputs_activation
+from reconciler.engine.loading import Loading
+from reconciler.engine.operations import Operations
 from reconciler.engine.secrets import SecretProvider
 from reconciler.engine.state import Execution, Node, Phase, Status, iso, parse_iso
-from reconciler.engine.steps import APPROVAL_WAITS, StepRunner
-from reconciler.errors import ExpressionError, ReconcilerError
+from reconciler.engine.steps import StepRunner
+from reconciler.errors import EngineError
 from reconciler.store.base import Batch, Store
 from reconciler.validation import revision as revisions
 from reconciler.validation.compiled import CompiledWorkflow, Revision
 
 log = structlog.get_logger("reconciler.engine")
-
-
-OnIdle = Callable[[datetime | None], Awaitable[bool]]
-
-
-class EngineError(ReconcilerError):
-    """A request the engine cannot carry out (unknown execution, wrong state, ...)."""
 
 
 @dataclass
@@ -55,7 +49,7 @@ class Limits:
     evict_after: timedelta = timedelta(seconds=30)  # drop executions waiting longer than this
 
 
-class Engine:
+class Engine(Finishing, Loading, Operations):
     def __init__(
         self,
         store: Store,
@@ -422,232 +416,3 @@ class Engine:
         )
         if execution.status != wanted or execution.reason != reason:
             execution.set_status(wanted, now, reason=reason)
-
-    async def _finish(self, execution: Execution, workflow: CompiledWorkflow) -> None:
-        now = self.clock.now()
-        spec = workflow.definition.spec
-        execution.failing = execution.failing or scheduler.is_failing(execution, workflow)
-        timed_out = bool(execution.error and execution.error.startswith("workflow timed out"))
-        if execution.cancel_requested and not timed_out:
-            if spec.on_cancel == "rollback":
-                await compensate(self, execution, workflow)
-            final = Status.CANCELLED
-        elif execution.failing or timed_out:
-            if spec.on_failure == "rollback":
-                await compensate(self, execution, workflow)
-            final = Status.FAILED
-            if execution.error is None:
-                failed = [n for n in execution.nodes.values() if n.phase is Phase.FAILED]
-                execution.error = (
-                    f"step {failed[0].key} failed: {failed[0].error}" if failed else "a step failed"
-                )
-        else:
-            final = Status.SUCCEEDED
-        # Outputs are computed whatever the outcome: a failed execution's report needs them too.
-        execution.outputs = self._outputs(execution, workflow)
-        if execution.status is Status.PAUSED:
-            execution.set_status(Status.RUNNING, now)
-        execution.set_status(final, self.clock.now(), paused=False)
-        await self.save(execution)
-        self.hooks.execution_finished(execution)
-        if execution.parent:
-            await self._child_finished(execution)
-        self._evict(execution.id)
-        for waiting in [e for e in self.active.values() if e.status is Status.PENDING]:
-            self.kick(waiting.id)  # a slot is free: pending executions may be admitted
-
-    def _outputs(self, execution: Execution, workflow: CompiledWorkflow) -> dict[str, Any]:
-        outputs: dict[str, Any] = {}
-        activation = outputs_activation(execution, workflow, self.clock.now())
-        for name, expression in workflow.outputs.items():
-            try:
-                outputs[name] = self.secrets.redact(expression.evaluate(activation))
-            except ExpressionError as exc:
-                outputs[name] = None
-                execution.note(self.clock.now(), "output_error", output=name, error=exc.message)
-        return outputs
-
-    async def _child_finished(self, child: Execution) -> None:
-        parent = await self.get(child.parent or "")
-        node = parent.nodes.get(child.parent_node or "")
-        if node is None or node.phase is not Phase.RUNNING:
-            return
-        now = self.clock.now()
-        node.waiting = None
-        if child.status is Status.SUCCEEDED:
-            parent.transition(node, Phase.SUCCEEDED, now, output=child.outputs)
-        else:
-            parent.transition(
-                node,
-                Phase.FAILED,
-                now,
-                error=f"subflow {child.id} {child.status.value}: {child.error or ''}".strip(),
-                error_kind="error",
-            )
-        await self.save(parent)
-        self._activate(parent)
-        self.kick(parent.id)
-
-    # -- loading, recovery and the test loop ----------------------------------------------------------
-    async def get(self, execution_id: str) -> Execution:
-        """An execution, from memory or the store (it becomes active again)."""
-        if execution_id in self.active:
-            return self.active[execution_id]
-        stored = await self.store.load(execution_id)
-        if stored is None:
-            raise EngineError(f"no execution {execution_id!r}")
-        execution = Execution.from_records(stored.header, stored.nodes)
-        await self.revision(execution.revision)
-        if not execution.finished:
-            self.active[execution.id] = execution
-        return execution
-
-    async def recover(self) -> int:
-        """Resume every unfinished execution after a start; returns how many."""
-        stored = await self.store.unfinished()
-        for record in stored:
-            execution = Execution.from_records(record.header, record.nodes)
-            await self.revision(execution.revision)
-            workflow = self.workflow(execution)
-            for node in execution.nodes.values():
-                if node.phase is not Phase.RUNNING:
-                    continue
-                if node.attempt_open:
-                    await recover_node(self, execution, workflow, node)
-                elif (
-                    node.waiting in (None, "backoff")
-                    and not node.wake_at
-                    and workflow.steps[node.step].step.action is not None
-                ):
-                    # Started, but its first attempt was never written: nothing was called yet.
-                    node.waiting, node.wake_at = "backoff", iso(self.clock.now())
-                    execution.touch(node)
-            await self.save(execution)
-            self.active[execution.id] = execution
-            self._activate(execution)
-        return len(stored)
-
-    async def wake_due(self) -> int:
-        """Load evicted executions whose timers are due (the service calls this periodically)."""
-        horizon = iso(self.clock.now() + timedelta(seconds=1))
-        woken = 0
-        for execution_id in await self.store.due(horizon):
-            if execution_id not in self.active:
-                execution = await self.get(execution_id)
-                self._activate(execution)
-                woken += 1
-        return woken
-
-    async def run_until_idle(
-        self, max_rounds: int = 100_000, on_idle: OnIdle | None = None, advance_clock: bool = True
-    ) -> None:
-        """Sequential mode: dispatch one step at a time until nothing can progress, moving the
-        fake clock to the next timer whenever nothing else can happen.
-
-        ``on_idle(next_timer)`` is asked first whenever nothing is ready (to apply approvals or
-        deliver alerts due before that timer); it returns True if it did something.
-        """
-        for _ in range(max_rounds):
-            progressed = False
-            for execution in sorted(self.active.values(), key=lambda e: (e.created_at, e.id)):
-                if not execution.finished and await self.tick(execution, one=True):
-                    progressed = True
-                    break
-            if progressed:
-                continue
-            timers = [
-                t for t in (self.next_timer(e) for e in self.active.values() if not e.finished) if t
-            ]
-            upcoming = min(timers) if timers else None
-            if on_idle is not None and await on_idle(upcoming):
-                continue
-            if upcoming is None or not advance_clock or not isinstance(self.clock, FakeClock):
-                return
-            self.clock.advance_to(upcoming)
-        raise EngineError(f"executions still progressing after {max_rounds} rounds")
-
-    # -- control -------------------------------------------------------------------------------------
-    async def pause(self, execution_id: str) -> Execution:
-        execution = await self.get(execution_id)
-        control.pause(execution, self.clock.now())
-        return await self._after_control(execution)
-
-    async def resume(self, execution_id: str) -> Execution:
-        execution = await self.get(execution_id)
-        control.resume(execution, self.clock.now())
-        return await self._after_control(execution)
-
-    async def cancel(self, execution_id: str, reason: str = "cancelled") -> Execution:
-        execution = await self.get(execution_id)
-        control.cancel(execution, self.clock.now(), reason)
-        self._cancel_tasks(execution.id)
-        for node in execution.nodes.values():
-            if node.phase is Phase.RUNNING and node.child:
-                child = await self.get(node.child)
-                if not child.finished:
-                    await self.cancel(child.id, reason)
-        return await self._after_control(execution)
-
-    async def retry(self, execution_id: str) -> Execution:
-        execution = await self.get(execution_id)
-        control.retry_from_failed(execution, self.workflow(execution), self.clock.now())
-        self.active[execution.id] = execution
-        return await self._after_control(execution)
-
-    async def approve(
-        self,
-        execution_id: str,
-        *,
-        by: str,
-        step: str | None = None,
-        comment: str | None = None,
-        approve: bool = True,
-    ) -> Execution:
-        execution = await self.get(execution_id)
-        if execution.gate is not None and step is None:
-            control.decide_gate(execution, self.clock.now(), approve, by, comment)
-            return await self._after_control(execution)
-        waiting = control.waiting_for_approval(execution, step)
-        if not waiting:
-            raise EngineError(
-                f"execution {execution_id} has no step waiting for approval"
-                + (f" named {step!r}" if step else "")
-            )
-        workflow = self.workflow(execution)
-        for node in waiting:
-            if self.steps.decide_approval(execution, node, approve, by, comment):
-                node.waiting, node.wake_at = (
-                    "backoff",
-                    iso(self.clock.now()),
-                )  # attempt again at once
-                execution.touch(node)
-        return await self._after_control(execution, workflow)
-
-    async def reject(
-        self, execution_id: str, *, by: str, step: str | None = None, comment: str | None = None
-    ) -> Execution:
-        return await self.approve(execution_id, by=by, step=step, comment=comment, approve=False)
-
-    async def _after_control(
-        self, execution: Execution, workflow: CompiledWorkflow | None = None
-    ) -> Execution:
-        self._update_status(execution)
-        await self.save(execution)
-        if not execution.finished:
-            self.active[execution.id] = execution
-            self._activate(execution)
-            self.kick(execution.id)
-        return execution
-
-    async def close(self) -> None:
-        """Stop driving (running attempts are cancelled; they resume after a restart)."""
-        for task in list(self._drivers.values()):
-            task.cancel()
-        for tasks in list(self._tasks.values()):
-            for task in list(tasks):
-                task.cancel()
-        await asyncio.gather(
-            *self._drivers.values(),
-            *(t for ts in self._tasks.values() for t in ts),
-            return_exceptions=True,
-        )

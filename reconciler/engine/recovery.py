@@ -12,16 +12,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from reconciler.actions.spec import ActionContext, CheckResult
+from reconciler.engine.failures import StepFailure
 from reconciler.engine.state import Execution, Node, Phase, iso
-from reconciler.engine.steps import StepFailure
 from reconciler.validation.compiled import CompiledWorkflow
 
 if TYPE_CHECKING:
-    from reconciler.engine.engine import Engine
+    from reconciler.engine.parts import EngineParts
 
 
 async def recover_node(
-    engine: Engine,
+    engine: EngineParts,
     execution: Execution,
     workflow: CompiledWorkflow,
     node: Node,
@@ -76,7 +76,7 @@ def _run_again(execution: Execution, node: Node, now: datetime, how: str) -> Non
 
 
 async def _check(
-    engine: Engine, execution: Execution, workflow: CompiledWorkflow, node: Node
+    engine: EngineParts, execution: Execution, workflow: CompiledWorkflow, node: Node
 ) -> CheckResult:
     compiled = workflow.steps[node.step]
     action = engine.registry.get(compiled.step.action or "")

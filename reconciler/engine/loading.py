@@ -1,0 +1,94 @@
+"""Loading executions from the store, recovering them after a restart, waking evicted ones,
+and the sequential loop of ``reconciler test``: the :class:`Loading` half of the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from reconciler.engine.clock import FakeClock
+from reconciler.engine.parts import EngineParts
+from reconciler.engine.recovery import recover_node
+from reconciler.engine.state import Execution, Phase, iso
+from reconciler.errors import EngineError
+
+OnIdle = Callable[[datetime | None], Awaitable[bool]]
+
+
+class Loading(EngineParts):
+    async def get(self, execution_id: str) -> Execution:
+        """An execution, from memory or the store (it becomes active again)."""
+        if execution_id in self.active:
+            return self.active[execution_id]
+        stored = await self.store.load(execution_id)
+        if stored is None:
+            raise EngineError(f"no execution {execution_id!r}")
+        execution = Execution.from_records(stored.header, stored.nodes)
+        await self.revision(execution.revision)
+        if not execution.finished:
+            self.active[execution.id] = execution
+        return execution
+
+    async def recover(self) -> int:
+        """Resume every unfinished execution after a start; returns how many."""
+        stored = await self.store.unfinished()
+        for record in stored:
+            execution = Execution.from_records(record.header, record.nodes)
+            await self.revision(execution.revision)
+            workflow = self.workflow(execution)
+            for node in execution.nodes.values():
+                if node.phase is not Phase.RUNNING:
+                    continue
+                if node.attempt_open:
+                    await recover_node(self, execution, workflow, node)
+                elif (
+                    node.waiting in (None, "backoff")
+                    and not node.wake_at
+                    and workflow.steps[node.step].step.action is not None
+                ):
+                    # Started, but its first attempt was never written: nothing was called yet.
+                    node.waiting, node.wake_at = "backoff", iso(self.clock.now())
+                    execution.touch(node)
+            await self.save(execution)
+            self.active[execution.id] = execution
+            self._activate(execution)
+        return len(stored)
+
+    async def wake_due(self) -> int:
+        """Load evicted executions whose timers are due (the service calls this periodically)."""
+        horizon = iso(self.clock.now() + timedelta(seconds=1))
+        woken = 0
+        for execution_id in await self.store.due(horizon):
+            if execution_id not in self.active:
+                execution = await self.get(execution_id)
+                self._activate(execution)
+                woken += 1
+        return woken
+
+    async def run_until_idle(
+        self, max_rounds: int = 100_000, on_idle: OnIdle | None = None, advance_clock: bool = True
+    ) -> None:
+        """Sequential mode: dispatch one step at a time until nothing can progress, moving the
+        fake clock to the next timer whenever nothing else can happen.
+
+        ``on_idle(next_timer)`` is asked first whenever nothing is ready (to apply approvals or
+        deliver alerts due before that timer); it returns True if it did something.
+        """
+        for _ in range(max_rounds):
+            progressed = False
+            for execution in sorted(self.active.values(), key=lambda e: (e.created_at, e.id)):
+                if not execution.finished and await self.tick(execution, one=True):
+                    progressed = True
+                    break
+            if progressed:
+                continue
+            timers = [
+                t for t in (self.next_timer(e) for e in self.active.values() if not e.finished) if t
+            ]
+            upcoming = min(timers) if timers else None
+            if on_idle is not None and await on_idle(upcoming):
+                continue
+            if upcoming is None or not advance_clock or not isinstance(self.clock, FakeClock):
+                return
+            self.clock.advance_to(upcoming)
+        raise EngineError(f"executions still progressing after {max_rounds} rounds")
