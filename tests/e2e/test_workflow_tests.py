@@ -117,3 +117,75 @@ def test_an_unmocked_call_to_the_outside_fails_its_step_clearly(tmp_path: Path) 
     (report,) = json.loads(result.stdout)
     assert report["outcome"] == "passed"
     assert "notify.webhook is not mocked" in report["executions"][0]["error"]
+
+
+GUARDED = """
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: restart-service}
+spec:
+  params: {env: {type: string}}
+  steps:
+    - id: restart
+      action: http.request
+      with: {method: POST, url: "https://deploy.example/restart?env={{ params.env }}"}
+    - {id: after, action: core.log, with: {message: done}}
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: Policy
+metadata: {name: restart-on-down}
+spec:
+  match: alert.labels.alertname == "ServiceDown"
+  workflow: restart-service
+  params: {env: "{{ alert.labels.env }}"}
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: Guardrail
+metadata: {name: environments}
+spec:
+  rules:
+    - name: never-touch-payments
+      deny: action.params.url.contains("env=payments")
+      message: payments is managed by hand
+    - name: prod-needs-a-person
+      deny: action.params.url.contains("env=prod")
+      effect: approve
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: WorkflowTest
+metadata: {name: denied-in-payments}
+spec:
+  alerts: [{labels: {alertname: ServiceDown, env: payments}}]
+  mocks: {http.request: {output: {status: 200}}}
+  expect:
+    executions: [{policy: restart-on-down, status: failed}]
+    steps: {restart: failed, after: skipped}
+    not_actions: [http.request]
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: WorkflowTest
+metadata: {name: prod-waits-for-approval}
+spec:
+  alerts: [{labels: {alertname: ServiceDown, env: prod}}]
+  mocks: {http.request: {output: {status: 200}}}
+  approvals: [{step: restart, by: alice}]
+  expect:
+    executions: [{policy: restart-on-down, status: succeeded}]
+    actions: [http.request, core.log]
+"""
+
+
+def test_guardrail_rules_deny_or_gate_mutating_actions_in_workflow_tests(tmp_path: Path) -> None:
+    (tmp_path / "repo.yaml").write_text(GUARDED)
+    result = reconciler("test", tmp_path, "-o", "json")
+    reports = {r["name"]: r for r in json.loads(result.stdout)}
+    assert reports["denied-in-payments"]["outcome"] == "passed", reports["denied-in-payments"][
+        "failures"
+    ]
+    assert (
+        "denied by guardrail: environments/never-touch-payments: payments is managed by hand"
+        in (reports["denied-in-payments"]["executions"][0]["error"])
+    )
+    assert reports["prod-waits-for-approval"]["outcome"] == "passed", reports[
+        "prod-waits-for-approval"
+    ]["failures"]
