@@ -127,7 +127,10 @@ def describe(label: str, values: list[float], unit: str) -> str:
 
 def main() -> None:
     # The engine logs every transition at info level; a benchmark measures the engine, not the terminal.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        cache_logger_on_first_use=True,
+    )
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--park", nargs=2)  # internal: child mode

@@ -298,13 +298,14 @@ class Engine(Finishing, Loading, Operations):
             self._cancel_tasks(execution.id)
             progressed = True
         launch: list[Node] = []  # attempts to call once their opening is saved (write-ahead)
-        for node in sorted(execution.nodes.values(), key=lambda n: n.wake_at or ""):
-            if (
-                node.phase is Phase.RUNNING
-                and node.wake_at
-                and parse_iso(node.wake_at) <= now
-                and not self._busy(execution, node)
-            ):
+        stamp = iso(now)  # ISO-8601 UTC strings compare as times
+        due = [
+            n
+            for n in execution.nodes.values()
+            if n.wake_at and n.wake_at <= stamp and n.phase is Phase.RUNNING
+        ]
+        for node in sorted(due, key=lambda n: n.wake_at or ""):
+            if not self._busy(execution, node):
                 if await self.steps.on_timer(execution, workflow, node):
                     self.steps.open_attempt(execution, node)
                     launch.append(node)
@@ -387,6 +388,10 @@ class Engine(Finishing, Loading, Operations):
             task.cancel()
 
     def _admit(self, execution: Execution) -> bool:
+        if len(self.active) <= self.limits.max_running_executions and not self.groups.get(
+            execution.id
+        ):
+            return True  # fewer executions than the cap, and no group caps: no need to count
         running = [
             e for e in self.active.values() if e.status not in (Status.PENDING,) and not e.finished
         ]

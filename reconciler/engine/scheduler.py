@@ -74,7 +74,8 @@ def advance(execution: Execution, workflow: CompiledWorkflow, now: datetime) -> 
     Loops until nothing changes, so a skip or a completion that unblocks more is followed at once.
     """
     while True:
-        execution.failing = execution.failing or is_failing(execution, workflow)
+        if not execution.failing and execution.has_failures:
+            execution.failing = is_failing(execution, workflow)
         changed = False
         ready: list[str] = []
         for container in active_containers(execution, workflow):
@@ -130,22 +131,28 @@ def _advance_container(
 ) -> tuple[bool, list[str]]:
     changed = False
     ready: list[str] = []
+    nodes = execution.nodes
+    prefix = container.prefix
     children = workflow.children.get(container.scope, ())
-    for child in children:
-        key = key_of(container.prefix, child)
-        if key not in execution.nodes:
-            execution.add_node(Node(key=key, step=child, parent=container.parent))
+    # Keys are the ids at the top level (the common case): no string building per pass.
+    keys = children if not prefix else tuple(prefix + child for child in children)
+    pending: list[Node] = []
+    running = 0
+    for child, key in zip(children, keys, strict=True):
+        node = nodes.get(key)
+        if node is None:
+            node = execution.add_node(Node(key=key, step=child, parent=container.parent))
             changed = True
+        if node.phase is Phase.PENDING:
+            pending.append(node)
+        elif node.phase is Phase.RUNNING:
+            running += 1
+    if not pending:
+        return changed, ready
     limit = _concurrency_limit(workflow, container)
-    running = sum(
-        1 for c in children if execution.nodes[key_of(container.prefix, c)].phase is Phase.RUNNING
-    )
-    for child in children:
-        node = execution.nodes[key_of(container.prefix, child)]
-        if node.phase is not Phase.PENDING:
-            continue
-        compiled = workflow.steps[child]
-        needs = [execution.nodes[key_of(container.prefix, dep)] for dep in compiled.depends_on]
+    for node in pending:
+        compiled = workflow.steps[node.step]
+        needs = [nodes[prefix + dep] for dep in compiled.depends_on]
         if not all(n.terminal for n in needs):
             continue
         any_failed = any(failed_like(n) for n in needs)

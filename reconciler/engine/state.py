@@ -167,6 +167,9 @@ class Execution:
     )  # node keys changed since the last save
     header_dirty: bool = field(default=False, repr=False)
     saved_wake: str | None = field(default=None, repr=False)  # the header's wake_at last saved
+    has_failures: bool = field(
+        default=False, repr=False
+    )  # some run ended failed (a cheap pre-check)
     timeline: list[dict[str, Any]] = field(default_factory=list, repr=False)  # unsaved entries
 
     @property
@@ -193,6 +196,8 @@ class Execution:
             )
         previous = node.phase
         node.phase = phase
+        if phase is Phase.FAILED:
+            self.has_failures = True
         for name, value in changes.items():
             setattr(node, name, value)
         stamp = iso(now)
@@ -304,6 +309,7 @@ class Execution:
             if current is not None and current.run < node.run:
                 execution.history.append(current)
             execution.nodes[node.key] = node
+        execution.has_failures = any(n.phase is Phase.FAILED for n in execution.nodes.values())
         done = [n.completed_seq or 0 for n in (*execution.nodes.values(), *execution.history)]
         execution.seq = max([execution.seq, *done])
         return execution
