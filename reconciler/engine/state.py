@@ -72,7 +72,9 @@ class TransitionError(Exception):
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """UTC, always with microseconds: the engine compares stored times as strings (timers,
+    the store's ``due``), which is only right when every one has the same width."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_iso(text: str) -> datetime:

@@ -305,7 +305,7 @@ def test_timeline_keeps_entries_in_the_order_they_were_saved(store, run, records
 
     assert [e["index"] for e in timeline_one] == [0, 100, 1, 101, 2, 102]
     assert [e["index"] for e in timeline_two] == [10, 11, 12]
-    assert timeline_one[0] == {"at": "2024-05-01T10:00:00Z", "kind": "decision", "index": 0}
+    assert timeline_one[0] == {"at": "2024-05-01T10:00:00.000000Z", "kind": "decision", "index": 0}
 
 
 # -- timers ------------------------------------------------------------------------------------

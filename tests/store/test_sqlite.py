@@ -57,7 +57,9 @@ def test_data_survives_closing_and_reopening_the_store(path, run, records):
     assert stored.header == batch.executions[0]
     assert stored.nodes == [execution.node("wait").record()]
     assert [s.header["id"] for s in unfinished] == ["e1"]
-    assert timeline == [{"at": "2024-05-01T10:00:00Z", "kind": "created", "policy": "crashloop"}]
+    assert timeline == [
+        {"at": "2024-05-01T10:00:00.000000Z", "kind": "created", "policy": "crashloop"}
+    ]
     assert due == ["e1"]
     assert revision == files
 
