@@ -252,6 +252,7 @@ def clear_cache() -> None:
     _file_cache.clear()
 
 
+@functools.lru_cache(maxsize=8)  # once per limits, not once per file read
 def limits_key(limits: LoaderLimits) -> bytes:
     """Cache entries depend on the limits they were read under."""
     return hashlib.blake2b(limits.model_dump_json().encode(), digest_size=8).digest()

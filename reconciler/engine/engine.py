@@ -265,16 +265,10 @@ class Engine(Finishing, Loading, Operations):
             times.append(execution.deadline)
         return min(times) if times else None
 
-    @staticmethod
-    def next_timer(execution: Execution) -> datetime | None:
-        times = [
-            parse_iso(n.wake_at)
-            for n in execution.nodes.values()
-            if n.wake_at and n.phase is Phase.RUNNING
-        ]
-        if execution.deadline and not execution.finished:
-            times.append(parse_iso(execution.deadline))
-        return min(times) if times else None
+    @classmethod
+    def next_timer(cls, execution: Execution) -> datetime | None:
+        wake = cls.next_wake(execution)
+        return parse_iso(wake) if wake else None
 
     async def tick(self, execution: Execution, *, one: bool = False) -> bool:
         """Do what can be done for an execution now, without waiting. True if anything changed.

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from reconciler.actions.spec import ActionContext, CheckResult
-from reconciler.engine.failures import StepFailure
 from reconciler.engine.state import Execution, Node, Phase, iso
 from reconciler.validation.compiled import CompiledWorkflow
 
@@ -86,5 +85,5 @@ async def _check(
         parsed = action.params.model_validate(params)
         context = ActionContext(execution.id, node.key, node.attempts)
         return await action.check(parsed, context)
-    except (StepFailure, Exception):
+    except Exception:
         return CheckResult.UNKNOWN

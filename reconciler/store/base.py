@@ -73,11 +73,3 @@ class Store(Protocol):
 
 
 FINAL = ("succeeded", "failed", "cancelled")
-
-
-def wake_at(header: dict[str, Any], nodes: list[dict[str, Any]]) -> str | None:
-    """The earliest timer of an execution (its nodes' ``wake_at`` and its own deadline)."""
-    times = [n["wake_at"] for n in nodes if n.get("wake_at")]
-    if header.get("deadline") and header.get("status") not in FINAL:
-        times.append(header["deadline"])
-    return min(times) if times else None
