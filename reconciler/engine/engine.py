@@ -74,6 +74,7 @@ class Engine(Finishing, Loading, Operations):
         self._tasks: dict[str, set[asyncio.Task[None]]] = {}
         self._kicks: dict[str, asyncio.Event] = {}
         self._drivers: dict[str, asyncio.Task[None]] = {}
+        self._waiting_for_a_slot: set[str] = set()  # refused by the caps; kicked when one frees
         self.steps = StepRunner(
             self.registry,
             self.clock,
@@ -200,9 +201,6 @@ class Engine(Finishing, Loading, Operations):
             self._drive(execution.id), name=f"drive-{execution.id}"
         )
 
-    def _tasks_in_flight(self) -> int:
-        return sum(len(tasks) for tasks in self._tasks.values())
-
     def kick(self, execution_id: str) -> None:
         event = self._kicks.get(execution_id)
         if event is not None:
@@ -280,19 +278,16 @@ class Engine(Finishing, Loading, Operations):
         progressed = False
         if execution.status is Status.PENDING:
             if not self._admit(execution):
+                self._waiting_for_a_slot.add(execution.id)
                 return False
             execution.set_status(Status.RUNNING, now)
             progressed = True
-        if (
-            execution.deadline
-            and now >= parse_iso(execution.deadline)
-            and not execution.cancel_requested
-        ):
+        stamp = iso(now)  # fixed-width ISO-8601 UTC strings compare as times
+        if execution.deadline and stamp >= execution.deadline and not execution.cancel_requested:
             control.time_out(execution, now, self.workflow(execution).definition.spec.timeout)
             self._cancel_tasks(execution.id)
             progressed = True
         launch: list[Node] = []  # attempts to call once their opening is saved (write-ahead)
-        stamp = iso(now)  # ISO-8601 UTC strings compare as times
         due = [
             n
             for n in execution.nodes.values()
@@ -306,8 +301,10 @@ class Engine(Finishing, Loading, Operations):
                 progressed = True
                 if one:
                     return await self._settle(execution, workflow, progressed, launch)
+        changes = len(execution.timeline)
         ready = scheduler.advance(execution, workflow, now)
-        progressed = progressed or bool(execution.dirty)
+        # advance runs to a fixed point: a tick is needed again only if it changed a phase.
+        progressed = progressed or len(execution.timeline) != changes
         for key in ready[:1] if one else ready:
             node = execution.nodes[key]
             if await self.steps.begin(execution, workflow, node):

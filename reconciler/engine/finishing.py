@@ -45,8 +45,9 @@ class Finishing(EngineParts):
         if execution.parent:
             await self._child_finished(execution)
         self._evict(execution.id)
-        for waiting in [e for e in self.active.values() if e.status is Status.PENDING]:
-            self.kick(waiting.id)  # a slot is free: pending executions may be admitted
+        waiting, self._waiting_for_a_slot = self._waiting_for_a_slot, set()
+        for execution_id in waiting:
+            self.kick(execution_id)  # a slot is free: they may be admitted now
 
     def _outputs(self, execution: Execution, workflow: CompiledWorkflow) -> dict[str, Any]:
         outputs: dict[str, Any] = {}

@@ -6,13 +6,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from reconciler.engine import scheduler
 from reconciler.engine.clock import FakeClock
 from reconciler.engine.parts import EngineParts
 from reconciler.engine.recovery import recover_node
-from reconciler.engine.state import Execution, Phase, iso
+from reconciler.engine.state import Execution, Phase, Status, iso
 from reconciler.errors import EngineError
+from reconciler.store.base import Batch, StoredExecution
+from reconciler.validation.compiled import CompiledWorkflow
 
 OnIdle = Callable[[datetime | None], Awaitable[bool]]
+RECOVERY_PAGE = 1000  # executions loaded at a time by recover()
 
 
 class Loading(EngineParts):
@@ -30,9 +34,30 @@ class Loading(EngineParts):
         return execution
 
     async def recover(self) -> int:
-        """Resume every unfinished execution after a start; returns how many."""
-        stored = await self.store.unfinished()
-        for record in stored:
+        """Resume every unfinished execution after a start; returns how many.
+
+        Page by page, so memory stays bounded: each page's recovery decisions are saved in one
+        transaction, and executions that only wait for something far off stay in the store
+        (:meth:`wake_due` loads them when due)."""
+        count, after = 0, ""
+        resumed: list[Execution] = []
+        while page := await self.store.unfinished(after=after, limit=RECOVERY_PAGE):
+            after = page[-1].header["id"]
+            count += len(page)
+            resumed += await self._recover_page(page)
+        # Dispatch starts once everything is recovered: the first pages' steps do not compete
+        # with the recovery of the rest.
+        for execution in resumed:
+            self.active[execution.id] = execution
+            self._activate(execution)
+        return count
+
+    async def _recover_page(self, page: list[StoredExecution]) -> list[Execution]:
+        """Recover a page of executions; returns those to keep in memory (saved, not started)."""
+        changes = Batch()
+        resumed: list[Execution] = []
+        horizon = iso(self.clock.now() + self.limits.evict_after)
+        for record in page:
             execution = Execution.from_records(record.header, record.nodes)
             await self.revision(execution.revision)
             workflow = self.workflow(execution)
@@ -49,10 +74,25 @@ class Loading(EngineParts):
                     # Started, but its first attempt was never written: nothing was called yet.
                     node.waiting, node.wake_at = "backoff", iso(self.clock.now())
                     execution.touch(node)
-            await self.save(execution)
-            self.active[execution.id] = execution
-            self._activate(execution)
-        return len(stored)
+            if self.sequential or not self._only_waits(execution, workflow, horizon):
+                resumed.append(execution)
+            changes.extend(self.batch(execution))
+        if changes:
+            await self.store.save(changes)
+        return resumed
+
+    def _only_waits(self, execution: Execution, workflow: CompiledWorkflow, horizon: str) -> bool:
+        """Nothing to do before ``horizon``: no step ready, none running without a timer, not
+        finishing. The scheduler itself answers (a change or a ready step means work)."""
+        if execution.status is Status.PENDING:
+            return False
+        changes = len(execution.timeline)
+        if scheduler.advance(execution, workflow, self.clock.now()):
+            return False
+        if len(execution.timeline) != changes or scheduler.top_level_done(execution, workflow):
+            return False
+        wake = self.next_wake(execution)
+        return wake is None or wake > horizon
 
     async def wake_due(self) -> int:
         """Load evicted executions whose timers are due (the service calls this periodically)."""

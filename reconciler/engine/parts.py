@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from reconciler.actions.registry import Registry
 from reconciler.engine.clock import Clock
@@ -12,8 +13,11 @@ from reconciler.engine.hooks import Hooks
 from reconciler.engine.secrets import SecretProvider
 from reconciler.engine.state import Execution
 from reconciler.engine.steps import StepRunner
-from reconciler.store.base import Store
+from reconciler.store.base import Batch, Store
 from reconciler.validation.compiled import CompiledWorkflow, Revision
+
+if TYPE_CHECKING:
+    from reconciler.engine.engine import Limits
 
 
 class EngineParts:
@@ -28,6 +32,9 @@ class EngineParts:
     active: dict[str, Execution]
     _tasks: dict[str, set[asyncio.Task[None]]]
     _drivers: dict[str, asyncio.Task[None]]
+    _waiting_for_a_slot: set[str]
+    limits: Limits
+    sequential: bool
 
     async def revision(self, name: str) -> Revision:
         raise NotImplementedError
@@ -36,6 +43,9 @@ class EngineParts:
         raise NotImplementedError
 
     async def save(self, execution: Execution) -> None:
+        raise NotImplementedError
+
+    def batch(self, execution: Execution) -> Batch:
         raise NotImplementedError
 
     async def tick(self, execution: Execution, *, one: bool = False) -> bool:
@@ -61,6 +71,10 @@ class EngineParts:
 
     @staticmethod
     def next_timer(execution: Execution) -> datetime | None:
+        raise NotImplementedError
+
+    @staticmethod
+    def next_wake(execution: Execution) -> str | None:
         raise NotImplementedError
 
     async def get(self, execution_id: str) -> Execution:

@@ -117,19 +117,18 @@ class Node:
     def record(self) -> dict[str, Any]:
         """A shallow record for the store (which serialises it at once; ``asdict`` deep-copied
         every output and dominated the engine's time)."""
-        data = {name: getattr(self, name) for name in _NODE_FIELDS}
+        data = dict(self.__dict__)  # the dataclass fields, and nothing else
         data["phase"] = self.phase.value
         return data
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> Node:
-        names = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in names}
+        values = {k: v for k, v in data.items() if k in _NODE_FIELDS}
         values["phase"] = Phase(values.get("phase", "pending"))
         return cls(**values)
 
 
-_NODE_FIELDS = tuple(f.name for f in fields(Node))
+_NODE_FIELDS = frozenset(f.name for f in fields(Node))
 
 
 @dataclass
@@ -300,8 +299,7 @@ class Execution:
 
     @classmethod
     def from_records(cls, header: dict[str, Any], nodes: list[dict[str, Any]]) -> Execution:
-        names = {f.name for f in fields(cls)}
-        values = {k: v for k, v in header.items() if k in names}
+        values = {k: v for k, v in header.items() if k in _EXECUTION_FIELDS}
         values["status"] = Status(values.get("status", "pending"))
         execution = cls(**values)
         execution.saved_wake = header.get("wake_at")
@@ -315,3 +313,6 @@ class Execution:
         done = [n.completed_seq or 0 for n in (*execution.nodes.values(), *execution.history)]
         execution.seq = max([execution.seq, *done])
         return execution
+
+
+_EXECUTION_FIELDS = frozenset(f.name for f in fields(Execution))

@@ -50,8 +50,10 @@ class Store(Protocol):
 
     async def load(self, execution_id: str) -> StoredExecution | None: ...
 
-    async def unfinished(self) -> list[StoredExecution]:
-        """Executions not yet succeeded, failed or cancelled (for recovery)."""
+    async def unfinished(self, *, after: str = "", limit: int = 0) -> list[StoredExecution]:
+        """Executions not yet succeeded, failed or cancelled (for recovery), by id.
+
+        Paged: ``limit`` of them (0: all) whose id sorts after ``after``."""
 
     async def query(
         self,

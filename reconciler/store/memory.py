@@ -50,13 +50,15 @@ class MemoryStore:
         nodes = list(self._nodes.get(execution_id, {}).values())
         return StoredExecution(_copy(header), _copy(nodes))
 
-    async def unfinished(self) -> list[StoredExecution]:
+    async def unfinished(self, *, after: str = "", limit: int = 0) -> list[StoredExecution]:
+        ids = sorted(
+            i for i, h in self._executions.items() if h["status"] not in FINAL and i > after
+        )
         found = []
-        for execution_id, header in self._executions.items():
-            if header["status"] not in FINAL:
-                stored = await self.load(execution_id)
-                assert stored is not None
-                found.append(stored)
+        for execution_id in ids[:limit] if limit else ids:
+            stored = await self.load(execution_id)
+            assert stored is not None
+            found.append(stored)
         return found
 
     async def query(

@@ -113,30 +113,32 @@ class SqliteStore:
     ) -> None:
         writes = [w for w in work if w[0] == "save"]
         if writes:
-            # One transaction for the group; a savepoint per batch, so a batch that fails is
-            # undone alone and only its caller hears of it.
+            # Encode first: a batch that cannot be serialised fails alone and only its caller
+            # hears of it. Then the whole group is one transaction (one fsync).
             failures: dict[int, Exception] = {}
+            rows = _Rows()
+            for index, (_, batch, _) in enumerate(writes):
+                try:
+                    rows.add(batch)
+                except (TypeError, ValueError) as exc:
+                    failures[index] = exc
             try:
-                connection.execute("BEGIN IMMEDIATE")
-                for index, (_, batch, _) in enumerate(writes):
-                    connection.execute("SAVEPOINT batch")
-                    try:
-                        _write(connection, batch)
-                    except Exception as exc:
-                        connection.execute("ROLLBACK TO batch")
-                        failures[index] = exc
-                    connection.execute("RELEASE batch")
-                if len(failures) == len(writes):
-                    connection.execute("ROLLBACK")  # nothing to keep
-                else:
+                if rows:
+                    connection.execute("BEGIN IMMEDIATE")
+                    rows.write(connection)
                     connection.execute("COMMIT")
                     self.commits += 1
-            except Exception as exc:  # the commit itself failed (disk full, I/O): nothing is saved
+            except (
+                Exception
+            ) as exc:  # the write or commit failed (disk full, I/O): nothing is saved
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 failures = dict.fromkeys(range(len(writes)), exc)
-            for index, (_, _, future) in enumerate(writes):
-                self._resolve(future, None, error=failures.get(index))
+            # One wake-up of the event loop settles the whole group (a wake-up per future cost
+            # more than the commit's Python work).
+            self._resolve_all(
+                [(future, None, failures.get(index)) for index, (_, _, future) in enumerate(writes)]
+            )
         for kind, call, future in work:
             if kind == "read":
                 try:
@@ -147,15 +149,21 @@ class SqliteStore:
     def _resolve(
         self, future: asyncio.Future[Any], value: Any = None, *, error: BaseException | None = None
     ) -> None:
+        self._resolve_all([(future, value, error)])
+
+    def _resolve_all(
+        self, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]
+    ) -> None:
         assert self._loop is not None
 
         def settle() -> None:
-            if future.done():
-                return
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(value)
+            for future, value, error in outcomes:
+                if future.done():
+                    continue
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(value)
 
         self._loop.call_soon_threadsafe(settle)
 
@@ -189,10 +197,12 @@ class SqliteStore:
         result: StoredExecution | None = await self._read(read)
         return result
 
-    async def unfinished(self) -> list[StoredExecution]:
+    async def unfinished(self, *, after: str = "", limit: int = 0) -> list[StoredExecution]:
         def read(connection: sqlite3.Connection) -> list[StoredExecution]:
             headers = connection.execute(
-                "SELECT id, header FROM executions WHERE status NOT IN ('succeeded', 'failed', 'cancelled')"
+                "SELECT id, header FROM executions WHERE status NOT IN ('succeeded', 'failed', 'cancelled') "
+                "AND id > ? ORDER BY id LIMIT ?",
+                (after, limit or -1),
             ).fetchall()
             nodes: dict[str, list[dict[str, Any]]] = {
                 execution_id: [] for execution_id, _ in headers
@@ -200,7 +210,8 @@ class SqliteStore:
             if headers:
                 for execution, record in connection.execute(
                     "SELECT n.execution, n.record FROM nodes n JOIN executions e ON e.id = n.execution "
-                    "WHERE e.status NOT IN ('succeeded', 'failed', 'cancelled')"
+                    "WHERE e.status NOT IN ('succeeded', 'failed', 'cancelled') AND e.id > ? AND e.id <= ?",
+                    (after, headers[-1][0]),
                 ):
                     nodes[execution].append(json.loads(record))
             return [StoredExecution(json.loads(h), nodes[i]) for i, h in headers]
@@ -280,42 +291,57 @@ class SqliteStore:
         return result
 
 
-def _write(connection: sqlite3.Connection, batch: Batch) -> None:
-    for execution, record in batch.nodes:
-        connection.execute(
+class _Rows:
+    """The rows of a group of batches, encoded to JSON before the transaction opens."""
+
+    def __init__(self) -> None:
+        self.nodes: list[tuple[Any, ...]] = []
+        self.executions: list[tuple[Any, ...]] = []
+        self.timeline: list[tuple[str, str]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.nodes or self.executions or self.timeline)
+
+    def add(self, batch: Batch) -> None:
+        """Encode a batch whole, or raise and add nothing."""
+        nodes = [
+            (execution, r["key"], r["run"], r["phase"], r.get("wake_at"), json.dumps(r))
+            for execution, r in batch.nodes
+        ]
+        executions = [
+            (
+                h["id"],
+                h["status"],
+                h["workflow"],
+                h.get("policy", ""),
+                h.get("target", ""),
+                h.get("parent"),
+                h["created_at"],
+                h.get("wake_at"),
+                json.dumps(h),
+            )
+            for h in batch.executions
+        ]
+        timeline = [(execution, json.dumps(entry)) for execution, entry in batch.timeline]
+        self.nodes += nodes
+        self.executions += executions
+        self.timeline += timeline
+
+    def write(self, connection: sqlite3.Connection) -> None:
+        connection.executemany(
             "INSERT INTO nodes (execution, key, run, phase, wake_at, record) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (execution, key, run) DO UPDATE SET phase = excluded.phase, "
             "wake_at = excluded.wake_at, record = excluded.record",
-            (
-                execution,
-                record["key"],
-                record["run"],
-                record["phase"],
-                record.get("wake_at"),
-                json.dumps(record),
-            ),
+            self.nodes,
         )
-    for header in batch.executions:
-        connection.execute(
+        connection.executemany(
             "INSERT INTO executions (id, status, workflow, policy, target, parent, created_at, wake_at, header) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
             "wake_at = excluded.wake_at, header = excluded.header",
-            (
-                header["id"],
-                header["status"],
-                header["workflow"],
-                header.get("policy", ""),
-                header.get("target", ""),
-                header.get("parent"),
-                header["created_at"],
-                header.get("wake_at"),
-                json.dumps(header),
-            ),
+            self.executions,
         )
-    if batch.timeline:
         connection.executemany(
-            "INSERT INTO timeline (execution, entry) VALUES (?, ?)",
-            [(execution, json.dumps(entry)) for execution, entry in batch.timeline],
+            "INSERT INTO timeline (execution, entry) VALUES (?, ?)", self.timeline
         )
 
 

@@ -4,6 +4,7 @@ step whose outcome is unknown is re-run, checked, verified, or left for a person
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,16 @@ spec:
     - {id: checked, action: test.checked, with: {}}
     - {id: verified, action: test.mutate, with: {}, verify: {expr: "true", within: 1m}}
     - {id: blind, action: test.mutate, with: {}}
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: napping}
+spec:
+  timeout: 3h
+  steps:
+    - {id: first, action: test.record, with: {}}
+    - {id: nap, wait: 1h}
+    - {id: last, action: test.record, with: {}}
 """
 
 
@@ -61,7 +72,7 @@ def sqlite_harness(tmp_path: Path, check_answer: CheckResult = CheckResult.DONE)
     return harness
 
 
-async def restart(harness: Harness) -> Engine:
+async def restart(harness: Harness, *, sequential: bool = True) -> Engine:
     """A new engine on the same store, as after a process restart."""
     assert harness.engine is not None
     revision = harness.engine.revisions["r1"]
@@ -71,7 +82,7 @@ async def restart(harness: Harness) -> Engine:
         clock=harness.clock,
         hooks=harness.hooks,
         secrets=harness.secrets,
-        sequential=True,
+        sequential=sequential,
     )
     engine.revisions["r1"] = revision
     harness.engine = engine
@@ -99,6 +110,35 @@ def test_an_unfinished_execution_resumes_after_a_restart_without_repeating_steps
             "first",
             "last",
         ]  # first ran once, before the restart
+        await harness.store.close()
+
+    asyncio.run(go())
+
+
+def test_after_a_restart_an_execution_that_only_waits_stays_in_the_store_until_due(
+    tmp_path: Path,
+) -> None:
+    harness = sqlite_harness(tmp_path)
+
+    async def go() -> None:
+        await harness.store.open()
+        first = await harness.aload(FLOW)
+        execution = await first.start(revision="r1", workflow="napping", params={})
+        await first.run_until_idle(advance_clock=False)
+        second = await restart(harness, sequential=False)
+        assert await second.recover() == 1
+        assert second.active == {}  # its timer is an hour away: nothing of it in memory
+        assert await second.wake_due() == 0
+        harness.clock.advance_to(harness.clock.now() + timedelta(hours=1))
+        assert await second.wake_due() == 1
+        for _ in range(200):
+            if execution.id not in second.active:
+                break
+            await asyncio.sleep(0.01)
+        finished = await second.get(execution.id)
+        assert finished.status is Status.SUCCEEDED
+        assert harness.hooks.steps_called() == ["first", "last"]
+        await second.close()
         await harness.store.close()
 
     asyncio.run(go())

@@ -219,6 +219,25 @@ def test_unfinished_returns_only_executions_in_progress_with_their_nodes(store, 
         assert [n["key"] for n in stored.nodes] == [f"{stored.header['id']}-step"]
 
 
+def test_unfinished_pages_by_id_without_gaps_or_repeats(store, run, records):
+    ids = [f"e{i:02d}" for i in range(7)]
+    executions = [records.execution(i, nodes=[Node(key=f"{i}-a", step="a")]) for i in ids]
+    executions.append(records.execution("done", status=Status.SUCCEEDED))
+
+    async def body(store):
+        await store.save(records.batch(*executions))
+        pages, after = [], ""
+        while page := await store.unfinished(after=after, limit=3):
+            pages.append(page)
+            after = page[-1].header["id"]
+        return pages
+
+    pages = run(store, body)
+
+    assert [[s.header["id"] for s in page] for page in pages] == [ids[0:3], ids[3:6], ids[6:]]
+    assert all(s.nodes[0]["key"] == f"{s.header['id']}-a" for page in pages for s in page)
+
+
 def test_execution_that_finishes_is_no_longer_unfinished(store, run, records):
     execution = records.execution("e1")
     started = records.batch(execution)
