@@ -73,5 +73,46 @@ class Store(Protocol):
 
     async def load_revision(self, revision: str) -> dict[str, bytes] | None: ...
 
+    async def count_by_status(self) -> dict[str, int]:
+        """How many executions are in each status (for metrics)."""
+
+    async def policy_history(self, policy: str, since: str) -> list[dict[str, Any]]:
+        """Executions of a policy that are unfinished or were created at or after ``since``:
+        ``{id, target, status, created_at}`` (what admission needs)."""
+
+    # -- the intake: alerts, decisions, service state ------------------------------------------
+    async def receive_alerts(self, alerts: list[dict[str, Any]], received_at: str) -> list[bool]:
+        """Store a delivery durably, in one transaction. Each alert is keyed by its
+        ``fingerprint`` and ``starts_at``; a known one is updated (status, ends, annotations) and
+        marked pending again. Returns, for each, whether it was a re-delivery (same key and
+        status as already stored)."""
+
+    async def pending_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Alerts received but not yet evaluated, oldest first, with their ``deliveries``."""
+
+    async def finish_alert(self, fingerprint: str, starts_at: str, deliveries: int) -> None:
+        """Evaluated: no longer pending, unless it was delivered again meanwhile."""
+
+    async def alerts(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Recent alerts, most recently received first."""
+
+    async def save_decision(self, decision: dict[str, Any]) -> None:
+        """Record what the intake decided for an alert and a policy (durable on return)."""
+
+    async def decisions(
+        self,
+        *,
+        fingerprint: str | None = None,
+        starts_at: str | None = None,
+        execution: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Decisions, oldest first, filtered by alert or by the execution they started."""
+
+    async def get_state(self, key: str) -> Any:
+        """A value of the service's own state (None when unset)."""
+
+    async def set_state(self, key: str, value: Any) -> None: ...
+
 
 FINAL = ("succeeded", "failed", "cancelled")

@@ -10,14 +10,16 @@ import json
 from typing import Any
 
 from reconciler.store.base import FINAL, Batch, StoredExecution
+from reconciler.store.memory_intake import MemoryIntake
 
 
 def _copy(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-class MemoryStore:
+class MemoryStore(MemoryIntake):
     def __init__(self) -> None:
+        super().__init__()
         self._executions: dict[str, dict[str, Any]] = {}
         self._nodes: dict[str, dict[tuple[str, int], dict[str, Any]]] = {}
         self._timeline: dict[str, list[dict[str, Any]]] = {}

@@ -38,4 +38,38 @@ MIGRATIONS: list[str] = [
         files TEXT NOT NULL
     );
     """,
+    # 2: the intake: alerts as received (one row per fingerprint and startsAt), the decisions
+    # taken for them, the service's own state (the kill switch), and admission's lookups.
+    """
+    CREATE TABLE alerts (
+        fingerprint TEXT NOT NULL,
+        starts_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        first_received_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        deliveries INTEGER NOT NULL,
+        pending INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (fingerprint, starts_at)
+    );
+    CREATE INDEX alerts_pending ON alerts (seq) WHERE pending = 1;
+    CREATE INDEX alerts_by_received ON alerts (received_at);
+    CREATE TABLE decisions (
+        seq INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        starts_at TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        execution TEXT,
+        decision TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX decisions_by_alert ON decisions (fingerprint, starts_at, policy);
+    CREATE INDEX decisions_by_execution ON decisions (execution) WHERE execution IS NOT NULL;
+    CREATE TABLE service_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE INDEX executions_by_policy ON executions (policy, target, created_at);
+    """,
 ]

@@ -21,12 +21,13 @@ from typing import Any, Literal
 
 from reconciler.store.base import Batch, StoredExecution
 from reconciler.store.migrations import MIGRATIONS
+from reconciler.store.sqlite_intake import SqliteIntake
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 _STOP = object()
 
 
-class SqliteStore:
+class SqliteStore(SqliteIntake):
     def __init__(
         self, path: str | Path, *, synchronous: Synchronous = "FULL", max_batch: int = 5000
     ) -> None:

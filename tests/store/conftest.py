@@ -16,6 +16,7 @@ from reconciler.engine.engine import Engine
 from reconciler.engine.state import Execution, Node, Status
 from reconciler.store.base import Batch, Store
 from reconciler.store.memory import MemoryStore
+from reconciler.store.sqlite import SqliteStore
 
 
 class Records:
@@ -83,3 +84,11 @@ def run() -> Callable[[Store, Body], Any]:
         return asyncio.run(main())
 
     return run_in_store
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Any) -> Store:
+    """Each contract test runs against both stores."""
+    if request.param == "memory":
+        return MemoryStore()
+    return SqliteStore(tmp_path / "s.db")

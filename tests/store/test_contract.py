@@ -20,13 +20,6 @@ UNFINISHED = [Status.PENDING, Status.RUNNING, Status.PAUSED, Status.WAITING_APPR
 FINISHED = [Status.SUCCEEDED, Status.FAILED, Status.CANCELLED]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Any) -> Store:
-    if request.param == "memory":
-        return MemoryStore()
-    return SqliteStore(tmp_path / "s.db")
-
-
 def as_json(value: Any) -> str:
     """Order- and type-sensitive form for comparisons: ``1``, ``1.0`` and ``True`` differ here."""
     return json.dumps(value)

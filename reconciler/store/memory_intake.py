@@ -1,0 +1,108 @@
+"""The intake's records in memory: alerts, decisions, the service's state, admission lookups.
+
+Mixed into :class:`~reconciler.store.memory.MemoryStore`, with the SQLite store's behaviour
+(``tests/store/test_contract.py`` runs both).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from reconciler.store.base import FINAL
+
+
+def _copy(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+class MemoryIntake:
+    _executions: dict[str, dict[str, Any]]
+
+    def __init__(self) -> None:
+        self._alerts: dict[tuple[str, str], dict[str, Any]] = {}
+        self._alert_seq = 0
+        self._decisions: list[dict[str, Any]] = []
+        self._state: dict[str, str] = {}
+
+    async def count_by_status(self) -> dict[str, int]:
+        return dict(Counter(h["status"] for h in self._executions.values()))
+
+    async def policy_history(self, policy: str, since: str) -> list[dict[str, Any]]:
+        return [
+            {k: h[k] for k in ("id", "target", "status", "created_at")}
+            for h in self._executions.values()
+            if h["policy"] == policy and (h["status"] not in FINAL or h["created_at"] >= since)
+        ]
+
+    async def receive_alerts(self, alerts: list[dict[str, Any]], received_at: str) -> list[bool]:
+        copies = [_copy(alert) for alert in alerts]  # refused whole if one is not JSON
+        repeats = []
+        for alert in copies:
+            key = (alert["fingerprint"], alert["starts_at"])
+            known = self._alerts.get(key)
+            repeats.append(known is not None and known["record"]["status"] == alert["status"])
+            self._alert_seq += 1
+            self._alerts[key] = {
+                "record": alert,
+                "deliveries": (known["deliveries"] if known else 0) + 1,
+                "first_received_at": known["first_received_at"] if known else received_at,
+                "received_at": received_at,
+                "pending": True,
+                "seq": self._alert_seq,
+            }
+        return repeats
+
+    def _view(self, row: dict[str, Any]) -> dict[str, Any]:
+        alert: dict[str, Any] = _copy(row["record"])
+        alert.update(
+            deliveries=row["deliveries"],
+            first_received_at=row["first_received_at"],
+            received_at=row["received_at"],
+        )
+        return alert
+
+    async def pending_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = sorted((r for r in self._alerts.values() if r["pending"]), key=lambda r: r["seq"])
+        return [self._view(r) for r in rows[:limit]]
+
+    async def finish_alert(self, fingerprint: str, starts_at: str, deliveries: int) -> None:
+        row = self._alerts.get((fingerprint, starts_at))
+        if row is not None and row["deliveries"] == deliveries:
+            row["pending"] = False
+
+    async def alerts(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        rows = [
+            r for r in self._alerts.values() if status is None or r["record"]["status"] == status
+        ]
+        rows.sort(key=lambda r: (r["received_at"], r["seq"]), reverse=True)
+        return [self._view(r) for r in rows[:limit]]
+
+    async def save_decision(self, decision: dict[str, Any]) -> None:
+        self._decisions.append(_copy(decision))
+
+    async def decisions(
+        self,
+        *,
+        fingerprint: str | None = None,
+        starts_at: str | None = None,
+        execution: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        found = [
+            d
+            for d in self._decisions
+            if (fingerprint is None or d["fingerprint"] == fingerprint)
+            and (starts_at is None or d["starts_at"] == starts_at)
+            and (execution is None or d.get("execution") == execution)
+        ]
+        copied: list[dict[str, Any]] = _copy(found[-limit:])
+        return copied
+
+    async def get_state(self, key: str) -> Any:
+        value = self._state.get(key)
+        return json.loads(value) if value is not None else None
+
+    async def set_state(self, key: str, value: Any) -> None:
+        self._state[key] = json.dumps(value)

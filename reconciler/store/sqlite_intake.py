@@ -1,0 +1,185 @@
+"""The intake's records in SQLite: alerts, decisions, the service's state, admission lookups.
+
+Mixed into :class:`~reconciler.store.sqlite.SqliteStore`; every call runs on its writer thread
+(``_read`` queues a function for it), in order with the engine's writes. Each write here is one
+transaction, durable when the call returns.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+_FINAL = "('succeeded', 'failed', 'cancelled')"
+
+
+class SqliteIntake:
+    async def _read(self, call: Callable[[sqlite3.Connection], Any]) -> Any:
+        raise NotImplementedError
+
+    async def count_by_status(self) -> dict[str, int]:
+        def read(connection: sqlite3.Connection) -> dict[str, int]:
+            rows = connection.execute("SELECT status, COUNT(*) FROM executions GROUP BY status")
+            return dict(rows)
+
+        counts: dict[str, int] = await self._read(read)
+        return counts
+
+    async def policy_history(self, policy: str, since: str) -> list[dict[str, Any]]:
+        def read(connection: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = connection.execute(
+                "SELECT id, target, status, created_at FROM executions WHERE policy = ? "  # noqa: S608
+                f"AND (status NOT IN {_FINAL} OR created_at >= ?)",
+                (policy, since),
+            )
+            return [{"id": i, "target": t, "status": s, "created_at": c} for i, t, s, c in rows]
+
+        history: list[dict[str, Any]] = await self._read(read)
+        return history
+
+    async def receive_alerts(self, alerts: list[dict[str, Any]], received_at: str) -> list[bool]:
+        encoded = [json.dumps(alert) for alert in alerts]  # refused before any write if invalid
+
+        def write(connection: sqlite3.Connection) -> list[bool]:
+            repeats = []
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                (seq,) = connection.execute("SELECT COALESCE(MAX(seq), 0) FROM alerts").fetchone()
+                for alert, record in zip(alerts, encoded, strict=True):
+                    seq += 1
+                    key = (alert["fingerprint"], alert["starts_at"])
+                    row = connection.execute(
+                        "SELECT status FROM alerts WHERE fingerprint = ? AND starts_at = ?", key
+                    ).fetchone()
+                    repeats.append(row is not None and row[0] == alert["status"])
+                    connection.execute(
+                        "INSERT INTO alerts (fingerprint, starts_at, status, first_received_at, "
+                        "received_at, deliveries, pending, seq, record) VALUES (?, ?, ?, ?, ?, 1, 1, ?, ?) "
+                        "ON CONFLICT (fingerprint, starts_at) DO UPDATE SET status = excluded.status, "
+                        "received_at = excluded.received_at, deliveries = deliveries + 1, "
+                        "pending = 1, seq = excluded.seq, record = excluded.record",
+                        (*key, alert["status"], received_at, received_at, seq, record),
+                    )
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            return repeats
+
+        repeats: list[bool] = await self._read(write)
+        return repeats
+
+    async def pending_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
+        def read(connection: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = connection.execute(
+                "SELECT record, deliveries, first_received_at, received_at FROM alerts "
+                "WHERE pending = 1 ORDER BY seq LIMIT ?",
+                (limit,),
+            )
+            return [_alert(*row) for row in rows]
+
+        pending: list[dict[str, Any]] = await self._read(read)
+        return pending
+
+    async def finish_alert(self, fingerprint: str, starts_at: str, deliveries: int) -> None:
+        def write(connection: sqlite3.Connection) -> None:
+            connection.execute(
+                "UPDATE alerts SET pending = 0 WHERE fingerprint = ? AND starts_at = ? "
+                "AND deliveries = ?",
+                (fingerprint, starts_at, deliveries),
+            )
+
+        await self._read(write)
+
+    async def alerts(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        def read(connection: sqlite3.Connection) -> list[dict[str, Any]]:
+            where = "WHERE status = ?" if status is not None else ""
+            values = (status, limit) if status is not None else (limit,)
+            rows = connection.execute(
+                "SELECT record, deliveries, first_received_at, received_at FROM alerts "  # noqa: S608
+                f"{where} ORDER BY received_at DESC, seq DESC LIMIT ?",
+                values,
+            )
+            return [_alert(*row) for row in rows]
+
+        found: list[dict[str, Any]] = await self._read(read)
+        return found
+
+    async def save_decision(self, decision: dict[str, Any]) -> None:
+        record = json.dumps(decision)
+
+        def write(connection: sqlite3.Connection) -> None:
+            connection.execute(
+                "INSERT INTO decisions (fingerprint, starts_at, policy, execution, decision, record) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    decision["fingerprint"],
+                    decision["starts_at"],
+                    decision["policy"],
+                    decision.get("execution"),
+                    decision["decision"],
+                    record,
+                ),
+            )
+
+        await self._read(write)
+
+    async def decisions(
+        self,
+        *,
+        fingerprint: str | None = None,
+        starts_at: str | None = None,
+        execution: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        clauses, values = [], []
+        for column, value in (
+            ("fingerprint", fingerprint),
+            ("starts_at", starts_at),
+            ("execution", execution),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                values.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+
+        def read(connection: sqlite3.Connection) -> list[dict[str, Any]]:
+            # The clauses are fixed strings; every value is a bound parameter.
+            rows = connection.execute(
+                f"SELECT record FROM (SELECT seq, record FROM decisions {where} "  # noqa: S608
+                "ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+                (*values, limit),
+            )
+            return [json.loads(record) for (record,) in rows]
+
+        found: list[dict[str, Any]] = await self._read(read)
+        return found
+
+    async def get_state(self, key: str) -> Any:
+        def read(connection: sqlite3.Connection) -> Any:
+            row = connection.execute(
+                "SELECT value FROM service_state WHERE key = ?", (key,)
+            ).fetchone()
+            return json.loads(row[0]) if row else None
+
+        return await self._read(read)
+
+    async def set_state(self, key: str, value: Any) -> None:
+        encoded = json.dumps(value)
+
+        def write(connection: sqlite3.Connection) -> None:
+            connection.execute(
+                "INSERT INTO service_state (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, encoded),
+            )
+
+        await self._read(write)
+
+
+def _alert(record: str, deliveries: int, first: str, last: str) -> dict[str, Any]:
+    alert: dict[str, Any] = json.loads(record)
+    alert.update(deliveries=deliveries, first_received_at=first, received_at=last)
+    return alert

@@ -1,0 +1,135 @@
+"""What every Store promises the intake: alerts keyed by fingerprint and startsAt, pending until
+evaluated, decisions, the service's state, and admission's lookups (memory and SQLite alike)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.engine.state import Status
+
+
+def alert(fingerprint: str = "f1", status: str = "firing", **extra: Any) -> dict[str, Any]:
+    return {
+        "fingerprint": fingerprint,
+        "starts_at": "2026-01-01T00:00:00Z",
+        "status": status,
+        "labels": {"alertname": "A"},
+        **extra,
+    }
+
+
+def test_a_redelivered_alert_is_one_row_marked_as_a_repeat_and_pending_again(store, run):
+    async def body(store):
+        first = await store.receive_alerts([alert()], "2026-01-01T00:00:01Z")
+        (pending,) = await store.pending_alerts()
+        await store.finish_alert("f1", pending["starts_at"], pending["deliveries"])
+        after_finish = await store.pending_alerts()
+        again = await store.receive_alerts([alert()], "2026-01-01T00:00:05Z")
+        return first, after_finish, again, await store.pending_alerts(), await store.alerts()
+
+    first, after_finish, again, pending, listed = run(store, body)
+
+    assert first == [False] and again == [True]
+    assert after_finish == []
+    assert [(a["fingerprint"], a["deliveries"]) for a in pending] == [("f1", 2)]
+    assert len(listed) == 1
+    assert listed[0]["first_received_at"] == "2026-01-01T00:00:01Z"
+    assert listed[0]["received_at"] == "2026-01-01T00:00:05Z"
+
+
+def test_a_resolution_is_not_a_repeat_and_updates_the_stored_alert(store, run):
+    async def body(store):
+        await store.receive_alerts([alert()], "t1")
+        resolved = await store.receive_alerts([alert(status="resolved", ends_at="x")], "t2")
+        return resolved, await store.alerts(status="resolved"), await store.alerts(status="firing")
+
+    resolved, listed, firing = run(store, body)
+
+    assert resolved == [False]
+    assert [(a["status"], a["ends_at"]) for a in listed] == [("resolved", "x")]
+    assert firing == []
+
+
+def test_finishing_an_alert_delivered_again_meanwhile_keeps_it_pending(store, run):
+    async def body(store):
+        await store.receive_alerts([alert()], "t1")
+        (seen,) = await store.pending_alerts()
+        await store.receive_alerts([alert()], "t2")  # arrives while the first is evaluated
+        await store.finish_alert("f1", seen["starts_at"], seen["deliveries"])
+        return await store.pending_alerts()
+
+    assert [a["deliveries"] for a in run(store, body)] == [2]
+
+
+def test_pending_alerts_come_oldest_delivery_first(store, run):
+    async def body(store):
+        await store.receive_alerts([alert("a"), alert("b")], "t1")
+        await store.receive_alerts([alert("c")], "t2")
+        await store.receive_alerts([alert("a")], "t3")  # delivered again: now the newest
+        return [a["fingerprint"] for a in await store.pending_alerts()]
+
+    assert run(store, body) == ["b", "c", "a"]
+
+
+def test_decisions_are_found_by_alert_and_by_execution_in_order(store, run):
+    def decision(policy: str, outcome: str, execution: str | None = None) -> dict[str, Any]:
+        return {
+            "fingerprint": "f1",
+            "starts_at": "s",
+            "policy": policy,
+            "decision": outcome,
+            "execution": execution,
+            "reason": "",
+        }
+
+    async def body(store):
+        await store.save_decision(decision("p1", "refused"))
+        await store.save_decision(decision("p1", "started", "e1"))
+        await store.save_decision({**decision("p2", "started", "e2"), "fingerprint": "f2"})
+        return (
+            await store.decisions(fingerprint="f1", starts_at="s"),
+            await store.decisions(execution="e2"),
+            await store.decisions(limit=1),
+        )
+
+    by_alert, by_execution, last = run(store, body)
+
+    assert [(d["policy"], d["decision"]) for d in by_alert] == [
+        ("p1", "refused"),
+        ("p1", "started"),
+    ]
+    assert [d["policy"] for d in by_execution] == ["p2"]
+    assert [d["execution"] for d in last] == ["e2"]
+
+
+def test_service_state_round_trips_json_values(store, run):
+    async def body(store):
+        before = await store.get_state("suspended")
+        await store.set_state("suspended", {"by": "alice", "at": "t"})
+        await store.set_state("suspended", {"by": "bob", "at": "t2"})
+        return before, await store.get_state("suspended")
+
+    assert run(store, body) == (None, {"by": "bob", "at": "t2"})
+
+
+def test_policy_history_holds_open_executions_and_recent_ones(store, run, records):
+    old_done = records.execution("old", status=Status.SUCCEEDED)
+    old_done.policy, old_done.created_at = "p", "2026-01-01T00:00:00.000000Z"
+    old_open = records.execution("open", status=Status.RUNNING)
+    old_open.policy, old_open.created_at = "p", "2026-01-01T00:00:00.000000Z"
+    recent = records.execution("recent", status=Status.FAILED)
+    recent.policy, recent.created_at = "p", "2026-01-02T00:00:00.000000Z"
+    other = records.execution("other", status=Status.RUNNING)
+    other.policy = "q"
+
+    async def body(store):
+        await store.save(records.batch(old_done, old_open, recent, other))
+        return (
+            await store.policy_history("p", "2026-01-01T12:00:00.000000Z"),
+            await store.count_by_status(),
+        )
+
+    history, counts = run(store, body)
+
+    assert sorted(h["id"] for h in history) == ["open", "recent"]
+    assert counts == {"succeeded": 1, "running": 2, "failed": 1}
