@@ -75,6 +75,9 @@ class Engine(Finishing, Loading, Operations):
         self._kicks: dict[str, asyncio.Event] = {}
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._waiting_for_a_slot: set[str] = set()  # refused by the caps; kicked when one frees
+        # The kill switch: while set (to why), no step starts and no retry is attempted; running
+        # steps finish, and executions show as paused.
+        self.suspended: str | None = None
         self.steps = StepRunner(
             self.registry,
             self.clock,
@@ -120,8 +123,12 @@ class Engine(Finishing, Loading, Operations):
         parent_node: str | None = None,
         groups: Iterable[str] = (),
         gate: str | None = None,
+        execution_id: str | None = None,
     ) -> Execution:
-        """Create an execution; it is durable when this returns."""
+        """Create an execution; it is durable when this returns.
+
+        ``execution_id``: chosen by the caller, so it can record its intent first (the intake
+        writes "alert X started execution Y" before starting Y, and never starts it twice)."""
         compiled = (await self.revision(revision)).workflows.get(workflow)
         if compiled is None:
             raise EngineError(f"revision {revision} has no workflow {workflow!r}")
@@ -130,7 +137,7 @@ class Engine(Finishing, Loading, Operations):
             k: p.default for k, p in compiled.definition.spec.params.items() if not p.required
         }
         execution = Execution(
-            id=f"{workflow[:40]}-{uuid.uuid4().hex[:10]}",
+            id=execution_id or self.new_id(workflow),
             workflow=workflow,
             revision=revision,
             params={**defaults, **params},
@@ -151,6 +158,10 @@ class Engine(Finishing, Loading, Operations):
         self.groups[execution.id] = list(groups)
         self._activate(execution)
         return execution
+
+    @staticmethod
+    def new_id(workflow: str) -> str:
+        return f"{workflow[:40]}-{uuid.uuid4().hex[:10]}"
 
     async def _start_subflow(self, parent: Execution, node: Node, params: dict[str, Any]) -> str:
         workflow = self.workflow(parent).steps[node.step].step.workflow
@@ -248,10 +259,18 @@ class Engine(Finishing, Loading, Operations):
         self._kicks.pop(execution_id, None)
 
     def _seconds_to_next_timer(self, execution: Execution) -> float | None:
-        moment = self.next_timer(execution)
-        if moment is None:
+        if self.suspended:  # held retries must not wake the driver over and over
+            times = [
+                n.wake_at
+                for n in execution.nodes.values()
+                if n.wake_at and n.phase is Phase.RUNNING and n.waiting != "backoff"
+            ]
+            wake = min([*times, execution.deadline] if execution.deadline else times, default=None)
+        else:
+            wake = self.next_wake(execution)
+        if wake is None:
             return None
-        return max((moment - self.clock.now()).total_seconds(), 0.0)
+        return max((parse_iso(wake) - self.clock.now()).total_seconds(), 0.0)
 
     @staticmethod
     def next_wake(execution: Execution) -> str | None:
@@ -291,7 +310,10 @@ class Engine(Finishing, Loading, Operations):
         due = [
             n
             for n in execution.nodes.values()
-            if n.wake_at and n.wake_at <= stamp and n.phase is Phase.RUNNING
+            if n.wake_at
+            and n.wake_at <= stamp
+            and n.phase is Phase.RUNNING
+            and not (self.suspended and n.waiting == "backoff")  # a retry is a new attempt
         ]
         for node in sorted(due, key=lambda n: n.wake_at or ""):
             if not self._busy(execution, node):
@@ -302,7 +324,7 @@ class Engine(Finishing, Loading, Operations):
                 if one:
                     return await self._settle(execution, workflow, progressed, launch)
         changes = len(execution.timeline)
-        ready = scheduler.advance(execution, workflow, now)
+        ready = scheduler.advance(execution, workflow, now, hold=self.suspended is not None)
         # advance runs to a fixed point: a tick is needed again only if it changed a phase.
         progressed = progressed or len(execution.timeline) != changes
         for key in ready[:1] if one else ready:
@@ -398,8 +420,10 @@ class Engine(Finishing, Loading, Operations):
         if execution.finished or execution.status is Status.PENDING:
             return
         now = self.clock.now()
-        if execution.paused:
-            execution.set_status(Status.PAUSED, now)
+        if execution.paused or self.suspended:
+            reason = None if execution.paused else self.suspended
+            if execution.status is not Status.PAUSED or execution.reason != reason:
+                execution.set_status(Status.PAUSED, now, reason=reason)
             return
         waiting = [
             n
@@ -407,6 +431,8 @@ class Engine(Finishing, Loading, Operations):
             if n.phase is Phase.RUNNING and n.waiting in APPROVAL_WAITS
         ]
         wanted = Status.WAITING_APPROVAL if waiting or execution.gate else Status.RUNNING
+        if execution.status is Status.PAUSED and wanted is not Status.RUNNING:
+            execution.set_status(Status.RUNNING, now)  # paused -> waiting passes through running
         reason = execution.gate or (
             waiting[0].data.get("message") or waiting[0].waiting if waiting else None
         )

@@ -95,7 +95,10 @@ class Loading(EngineParts):
         return wake is None or wake > horizon
 
     async def wake_due(self) -> int:
-        """Load evicted executions whose timers are due (the service calls this periodically)."""
+        """Load evicted executions whose timers are due (the service calls this periodically).
+        Not while suspended: nothing they are due for may start (:meth:`unsuspend` wakes them)."""
+        if self.suspended:
+            return 0
         horizon = iso(self.clock.now() + timedelta(seconds=1))
         woken = 0
         for execution_id in await self.store.due(horizon):

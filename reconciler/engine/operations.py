@@ -34,6 +34,27 @@ class Operations(EngineParts):
                     await self.cancel(child.id, reason)
         return await self._after_control(execution)
 
+    async def suspend(self, reason: str) -> None:
+        """The kill switch: no step starts and no retry is attempted anywhere; running steps
+        finish and executions show as paused (with ``reason``) at their next step boundary."""
+        self.suspended = reason
+        for execution_id in list(self.active):
+            self.kick(execution_id)
+
+    async def unsuspend(self) -> int:
+        """Lift the kill switch; wake every execution it paused. Returns how many were woken."""
+        reason, self.suspended = self.suspended, None
+        if reason is None:
+            return 0
+        for execution_id in list(self.active):
+            self.kick(execution_id)
+        woken = 0
+        for header in await self.store.query(status="paused", limit=1_000_000):
+            if header.get("reason") == reason and header["id"] not in self.active:
+                self._activate(await self.get(header["id"]))
+                woken += 1
+        return woken + await self.wake_due()
+
     async def retry(self, execution_id: str) -> Execution:
         execution = await self.get(execution_id)
         control.retry_from_failed(execution, self.workflow(execution), self.clock.now())

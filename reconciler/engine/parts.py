@@ -35,6 +35,7 @@ class EngineParts:
     _waiting_for_a_slot: set[str]
     limits: Limits
     sequential: bool
+    suspended: str | None
 
     async def revision(self, name: str) -> Revision:
         raise NotImplementedError
@@ -78,6 +79,9 @@ class EngineParts:
         raise NotImplementedError
 
     async def get(self, execution_id: str) -> Execution:
+        raise NotImplementedError
+
+    async def wake_due(self) -> int:
         raise NotImplementedError
 
     async def _after_control(

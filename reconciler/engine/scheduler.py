@@ -68,10 +68,13 @@ def is_failing(execution: Execution, workflow: CompiledWorkflow) -> bool:
     return any(fails_execution(n, workflow.steps[n.step].step) for n in execution.nodes.values())
 
 
-def advance(execution: Execution, workflow: CompiledWorkflow, now: datetime) -> list[str]:
+def advance(
+    execution: Execution, workflow: CompiledWorkflow, now: datetime, *, hold: bool = False
+) -> list[str]:
     """Apply every rule that needs no I/O; return the keys of steps ready to start, in order.
 
     Loops until nothing changes, so a skip or a completion that unblocks more is followed at once.
+    ``hold`` (the kill switch): nothing is ready, as if the execution were paused.
     """
     while True:
         if not execution.failing and execution.has_failures:
@@ -80,7 +83,7 @@ def advance(execution: Execution, workflow: CompiledWorkflow, now: datetime) -> 
         ready: list[str] = []
         for container in active_containers(execution, workflow):
             container_changed, container_ready = _advance_container(
-                execution, workflow, container, now
+                execution, workflow, container, now, hold
             )
             changed = changed or container_changed
             ready.extend(container_ready)
@@ -127,7 +130,11 @@ def _open_iterations(execution: Execution, workflow: CompiledWorkflow, node: Nod
 
 
 def _advance_container(
-    execution: Execution, workflow: CompiledWorkflow, container: Container, now: datetime
+    execution: Execution,
+    workflow: CompiledWorkflow,
+    container: Container,
+    now: datetime,
+    hold: bool = False,
 ) -> tuple[bool, list[str]]:
     changed = False
     ready: list[str] = []
@@ -182,7 +189,11 @@ def _advance_container(
                 data={**node.data, "reason": reason},
             )
             changed = True
-        elif not execution.paused and execution.gate is None and (limit is None or running < limit):
+        elif (
+            not (execution.paused or hold)
+            and execution.gate is None
+            and (limit is None or running < limit)
+        ):
             ready.append(node.key)
             running += 1
     return changed, ready

@@ -23,11 +23,10 @@ from reconciler.definitions.workflow_test import WorkflowTest
 from reconciler.engine.clock import FakeClock
 from reconciler.engine.control import waiting_for_approval
 from reconciler.engine.engine import Engine
-from reconciler.engine.hooks import ALLOW, Gate, Hooks
+from reconciler.engine.gates import GuardrailHooks
 from reconciler.engine.secrets import SecretProvider
 from reconciler.engine.state import Execution, Node, parse_iso
 from reconciler.errors import ActionError, PermanentError
-from reconciler.matching import guardrails
 from reconciler.matching.admission import Past, admit
 from reconciler.matching.matcher import Matcher
 from reconciler.store.memory import MemoryStore
@@ -50,47 +49,15 @@ class TestResult:
     actions: list[str] = field(default_factory=list)
 
 
-class TestHooks(Hooks):
+class TestHooks(GuardrailHooks):
     """Records every action call; answers mocked ones; refuses unmocked calls to the outside;
     checks Guardrail rules before mutating actions, as the service does (on an empty cluster
     view until the simulated cluster lands)."""
 
     def __init__(self, mocks: Mapping[str, Any], rules: tuple[CompiledRule, ...] = ()) -> None:
+        super().__init__(lambda execution: rules)
         self.mocks = mocks
-        self.rules = rules
         self.calls: list[str] = []
-
-    async def before_action(
-        self,
-        execution: Execution,
-        node: Node,
-        action: str,
-        params: Mapping[str, Any],
-        mutating: bool,
-    ) -> Gate:
-        if not mutating:
-            return ALLOW
-        outcomes = guardrails.evaluate(
-            self.rules,
-            action,
-            params,
-            alert=execution.alert,
-            execution={
-                "id": execution.id,
-                "workflow": execution.workflow,
-                "policy": execution.policy,
-                "target": execution.target,
-            },
-            workflow_params=execution.params,
-            cluster=guardrails.StaticClusterView(),
-        )
-        denied = [o for o in outcomes if o.fired and o.effect == "deny"]
-        if denied:
-            return Gate("deny", f"{denied[0].guardrail}/{denied[0].rule}: {denied[0].message}")
-        gated = [o for o in outcomes if o.fired and o.effect == "approve"]
-        if gated:
-            return Gate("approve", f"{gated[0].guardrail}/{gated[0].rule}: {gated[0].message}")
-        return ALLOW
 
     def action_called(
         self, execution: Execution, node: Node, action: str, params: Mapping[str, Any]

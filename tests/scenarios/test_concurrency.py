@@ -83,3 +83,48 @@ def test_a_group_cap_keeps_extra_executions_pending_until_a_slot_frees(harness: 
         await engine.close()
 
     asyncio.run(go())
+
+
+SERIAL = """
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: serial}
+spec:
+  steps:
+    - {id: first, action: test.slow, with: {seconds: 0.1}}
+    - {id: second, action: test.record, with: {}}
+"""
+
+
+def test_the_kill_switch_lets_a_running_step_finish_then_holds_the_rest_until_lifted(
+    harness: Harness,
+) -> None:
+    async def go() -> None:
+        engine = await harness.aload(SERIAL, sequential=False)
+        execution = await engine.start(revision="r1", workflow="serial", params={})
+        for _ in range(500):  # until the first step is running
+            if execution.nodes.get("first") and execution.nodes["first"].attempt_open:
+                break
+            await asyncio.sleep(0.005)
+        await engine.suspend("suspended by alice")
+        for _ in range(500):
+            if execution.nodes["first"].phase.value == "succeeded":
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # time enough for `second` to start, were it allowed
+        assert execution.nodes["first"].phase.value == "succeeded"  # in flight: it finished
+        assert execution.nodes["second"].phase.value == "pending"
+        assert (execution.status, execution.reason) == (Status.PAUSED, "suspended by alice")
+        held = await engine.start(revision="r1", workflow="serial", params={})
+        await asyncio.sleep(0.05)
+        assert harness.hooks.steps_called() == ["first"]  # the new one started nothing either
+        await engine.unsuspend()  # both were evicted while held: it loads them from the store
+        for _ in range(500):
+            now = [await engine.get(e.id) for e in (execution, held)]
+            if all(e.finished for e in now):
+                break
+            await asyncio.sleep(0.01)
+        assert [e.status for e in now] == [Status.SUCCEEDED, Status.SUCCEEDED]
+        await engine.close()
+
+    asyncio.run(go())

@@ -1,0 +1,308 @@
+"""A Git branch as a source of definitions: which commit it is at, and the files of a commit.
+
+The service's reconcile loop polls :meth:`GitSource.head` (one ``git ls-remote``, no fetch) and,
+when the commit changed, takes a :meth:`GitSource.snapshot` of it: the commit is fetched into a
+bare mirror under ``cache_dir`` and its tree is read from the object database, without a working
+copy. Both block, so the loop calls them through ``asyncio.to_thread``, one call at a time.
+
+Secrets never reach a command line or a message: a password in an ``https://`` URL is moved into
+an HTTP header in the git process's environment (as a token file's is, see ``credentials.py``),
+and everything git says is sanitized before it becomes a :class:`SourceError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import stat
+import threading
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import git
+
+from reconciler.errors import ReconcilerError, sanitize
+from reconciler.source import credentials as credentials_
+from reconciler.source.credentials import Credentials
+
+_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+# What `git check-ref-format --branch` refuses, plus what would break a refspec (':', '*', '+').
+_BAD_BRANCH = re.compile(r"[\x00-\x20\x7f~^:?*+\[\\]|\.\.|@\{|//|^[-/.]|[/.]$|\.lock$|/\.")
+# scp-like syntax, as git reads it: a colon before any slash (`git@github.com:org/repo.git`).
+_SCP_LIKE = re.compile(r"^[^/:]+:")
+# Let the maintenance a fetch may start run inside it, not as a detached process that outlives it.
+_NO_DETACH = ("-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The files of one revision: paths relative to the source's ``path``, ``/``-separated."""
+
+    revision: str
+    files: dict[str, bytes]
+    message: str = ""
+
+
+class SourceError(ReconcilerError):
+    """The repository cannot be read: unreachable, no such branch, commit or path, bad credentials.
+
+    The message names the repository without credentials and never contains a secret.
+    """
+
+
+def is_url(repo: str) -> bool:
+    """Whether git reads ``repo`` as a URL (``scheme://...`` or scp-like) rather than a path."""
+    return "://" in repo or bool(_SCP_LIKE.match(repo))
+
+
+class GitSource:
+    """One branch of one repository, read through a bare mirror under ``cache_dir``.
+
+    ``repo`` is a URL (``https://``, ``ssh://``, ``git@host:org/repo.git``, ``file://``) or the
+    path of a local repository, bare or not. ``path`` selects a folder of the repository.
+    ``timeout`` bounds every git command, in seconds.
+    """
+
+    def __init__(
+        self,
+        repo: str,
+        *,
+        branch: str = "main",
+        path: str = "",
+        cache_dir: Path,
+        credentials: Credentials | None = None,
+        timeout: float = 120.0,
+    ) -> None:
+        if not branch or _BAD_BRANCH.search(branch):
+            raise SourceError(f"--branch {branch!r} is not a valid branch name")
+        if repo.startswith("-"):
+            raise SourceError(f"--repo {repo!r} is neither a URL nor a path")
+        self.branch = branch
+        self.path = folder(path)
+        self.cache_dir = cache_dir
+        self.credentials = credentials
+        self.timeout = timeout
+        self._url, self._url_auth = _without_password(repo if is_url(repo) else _file_url(repo))
+        self._display = _display(self._url)
+        self._secrets = frozenset({self._url_auth[1]} if self._url_auth else ())
+        self._ref = f"refs/heads/{branch}"
+        digest = hashlib.blake2b(self._display.encode(), digest_size=6).hexdigest()
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", self._display.rstrip("/").rsplit("/", 1)[-1])
+        self._mirror = cache_dir / f"{name.removesuffix('.git')}-{digest}.git"
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        """The repository's location without credentials, for status and logs."""
+        return self._display
+
+    def head(self) -> str:
+        """The commit the branch is at on the remote, without fetching anything."""
+        local = _local_path(self._url)
+        if local is not None:
+            return self._local_head(local)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        output = self._git(
+            git.Git(self.cache_dir), "list the branches of", "ls-remote", "--", self._url, self._ref
+        )
+        for line in output.splitlines():
+            sha, _, name = line.partition("\t")
+            # ls-remote matches patterns on trailing path components: keep the exact ref only.
+            if name == self._ref:
+                return sha
+        raise SourceError(f"branch {self.branch!r} not found in {self._display}")
+
+    def snapshot(self, commit: str) -> Snapshot:
+        """The files under ``path`` at ``commit`` (a full sha, as :meth:`head` returns)."""
+        if not _SHA.match(commit):
+            raise SourceError(f"{commit!r} is not a full commit sha")
+        with self._lock, self._open_mirror() as mirror:
+            found = _commit(mirror, commit)
+            if found is None:
+                # --force and '+': a force-pushed branch replaces the mirror's copy of it.
+                self._fetch(mirror, f"+{self._ref}:refs/remotes/origin/{self.branch}")
+                found = _commit(mirror, commit)
+            if found is None:
+                # The branch moved on since head(): ask for the commit itself, which servers
+                # grant for commits still reachable from a branch (protocol v2).
+                try:
+                    self._fetch(mirror, commit)
+                except SourceError:
+                    pass
+                found = _commit(mirror, commit)
+            if found is None:
+                raise SourceError(
+                    f"commit {commit[:12]} is not on branch {self.branch} of {self._display}"
+                )
+            return Snapshot(commit, self._files(found), _subject(found))
+
+    def _local_head(self, path: Path) -> str:
+        # A local repository is read in place: one process instead of ls-remote's three
+        # (git, sh, upload-pack), which keeps a poll of a file:// repository at a few ms.
+        try:
+            repository = git.Repo(path)
+        except git.NoSuchPathError:
+            raise SourceError(f"no such Git repository: {path}") from None
+        except git.InvalidGitRepositoryError:
+            raise SourceError(f"not a Git repository: {path}") from None
+        with repository:
+            status, output, _ = self._execute(
+                repository.git, ["rev-parse", "--verify", "--quiet", f"{self._ref}^{{commit}}"]
+            )
+        if status != 0:
+            raise SourceError(f"branch {self.branch!r} not found in {self._display}")
+        return output.strip()
+
+    def _open_mirror(self) -> git.Repo:
+        if not (self._mirror / "HEAD").is_file():
+            self._mirror.mkdir(parents=True, exist_ok=True)
+            self._git(git.Git(self._mirror), "create a cache for", "init", "--quiet", "--bare")
+        try:
+            return git.Repo(self._mirror)
+        except git.GitError as exc:
+            raise SourceError(
+                f"the Git cache {self._mirror} of {self._display} is unusable ({type(exc).__name__}); delete it to start over"
+            ) from None
+
+    def _fetch(self, mirror: git.Repo, refspec: str) -> None:
+        self._git(
+            mirror.git,
+            "fetch from",
+            *_NO_DETACH,
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--force",
+            "--depth=1",
+            "--",
+            self._url,
+            refspec,
+        )
+
+    def _files(self, commit: git.Commit) -> dict[str, bytes]:
+        tree = commit.tree
+        where = f"commit {commit.hexsha[:12]} of branch {self.branch}"
+        if self.path:
+            try:
+                found = tree / self.path
+            except KeyError:
+                raise SourceError(f"path {self.path!r} not found in {where}") from None
+            if not isinstance(found, git.Tree):
+                raise SourceError(f"path {self.path!r} is not a folder in {where}")
+            tree = found
+        cut = len(self.path) + 1 if self.path else 0
+        files: dict[str, bytes] = {}
+        trees = [tree]
+        while trees:
+            current = trees.pop()
+            for blob in current.blobs:
+                # A symlink's blob is its target's name, which may point outside the repository.
+                if not stat.S_ISLNK(blob.mode):
+                    files[blob.path[cut:]] = blob.data_stream.read()
+            # Submodules are neither blobs nor trees: they are left out.
+            trees.extend(current.trees)
+        return files
+
+    def _git(self, runner: git.Git, doing: str, *args: str) -> str:
+        environment = self._environment()
+        status, output, errors = self._execute(runner, list(args), environment)
+        if status != 0:
+            raise self._error(doing, errors, environment)
+        return output
+
+    def _execute(
+        self, runner: git.Git, args: list[str], environment: Mapping[str, str] | None = None
+    ) -> tuple[int, str, str]:
+        try:
+            return runner.execute(
+                [str(runner.GIT_PYTHON_GIT_EXECUTABLE or "git"), *args],
+                with_extended_output=True,
+                with_exceptions=False,
+                kill_after_timeout=self.timeout,
+                env=environment,
+            )
+        except git.GitCommandNotFound:
+            raise SourceError("git is not installed (or not on PATH)") from None
+
+    def _environment(self) -> dict[str, str]:
+        environment = {"GIT_TERMINAL_PROMPT": "0"}
+        has_token = self.credentials is not None and self.credentials.token_file is not None
+        if self._url_auth is not None and not has_token:
+            environment.update(credentials_.basic_auth_environment(*self._url_auth))
+        if self.credentials is not None:
+            try:
+                environment.update(self.credentials.environment())
+            except (OSError, ValueError) as exc:
+                raise SourceError(
+                    f"cannot read the Git credentials for {self._display}: {exc}"
+                ) from None
+        return environment
+
+    def _error(self, doing: str, errors: str, environment: Mapping[str, str]) -> SourceError:
+        lines = [line.strip() for line in errors.splitlines() if line.strip()]
+        # git's own words are after "fatal:"/"error:"; the rest is advice ("Please make sure...").
+        said = [
+            line.partition(":")[2].strip() for line in lines if line.startswith(("fatal:", "error:"))
+        ]
+        detail = "; ".join(said or lines[-1:]) or "git failed without saying why"
+        secrets = self._secrets | credentials_.secrets(environment)
+        return SourceError(sanitize(f"cannot {doing} {self._display}: {detail}", secrets))
+
+
+def folder(path: str) -> str:
+    """``path`` as a clean relative POSIX folder (``""`` for the root); refuses ``..``."""
+    parts = [part for part in PurePosixPath(path.replace("\\", "/")).parts if part not in {"/", "."}]
+    if ".." in parts:
+        raise SourceError(f"--path {path!r} must stay inside the repository (no '..')")
+    return "/".join(parts)
+
+
+def _commit(mirror: git.Repo, sha: str) -> git.Commit | None:
+    try:
+        return mirror.commit(sha)
+    except (ValueError, git.BadName, git.BadObject):
+        return None
+
+
+def _subject(commit: git.Commit) -> str:
+    summary = commit.summary
+    return summary if isinstance(summary, str) else summary.decode("utf-8", "replace")
+
+
+def _file_url(path: str) -> str:
+    return Path(path).expanduser().resolve().as_uri()
+
+
+def _local_path(url: str) -> Path | None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in {"", "localhost"}:
+        return None
+    return Path(urllib.request.url2pathname(parts.path))
+
+
+def _without_password(url: str) -> tuple[str, tuple[str, str] | None]:
+    """An http(s) URL without its password, and the (user, password) it carried, if any."""
+    if "://" not in url:
+        return url, None
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in {"http", "https"} or parts.password is None:
+        return url, None
+    host = parts.netloc.rpartition("@")[2]
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password)
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), (user, password)
+
+
+def _display(url: str) -> str:
+    """``url`` without credentials: no user info on http(s) (a user name may be a token)."""
+    if "://" not in url:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url
+    user = userinfo.partition(":")[0]
+    keep = "" if parts.scheme in {"http", "https"} or not user else f"{user}@"
+    return urllib.parse.urlunsplit(parts._replace(netloc=keep + host))
