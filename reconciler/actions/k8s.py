@@ -166,6 +166,7 @@ def _k8s(
         idempotent=idempotent,
         dry_run=True,
         lands_with=LANDS_WITH,
+        needs_cluster=True,
     )
 
 

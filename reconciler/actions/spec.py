@@ -65,6 +65,7 @@ class ActionSpec:
     run: Runner | None = None
     check: Checker | None = None
     lands_with: str = ""
+    needs_cluster: bool = False  # a Kubernetes action: without a cluster it cannot run at all
     mutating_when: Callable[[Mapping[str, Any]], bool] | None = field(default=None, repr=False)
 
     def can_dry_run(self, params: Mapping[str, Any]) -> bool:
@@ -80,6 +81,11 @@ class ActionSpec:
         return self.run is not None
 
     async def call(self, params: BaseModel, context: ActionContext) -> dict[str, Any]:
+        if self.run is None and self.needs_cluster:
+            raise NotImplementedAction(
+                f"no cluster configured: action {self.name} needs a Kubernetes cluster, and this "
+                f"version cannot connect to one yet (it lands with {self.lands_with})"
+            )
         if self.run is None:
             raise NotImplementedAction(
                 f"action {self.name} is not implemented yet (it lands with {self.lands_with or 'a later release'})"
@@ -97,6 +103,7 @@ def declared(
     dry_run: bool,
     lands_with: str,
     mutating_when: Callable[[Mapping[str, Any]], bool] | None = None,
+    needs_cluster: bool = False,
 ) -> ActionSpec:
     """An action whose schema is known now and whose implementation lands later."""
     return ActionSpec(
@@ -108,4 +115,5 @@ def declared(
         dry_run=dry_run,
         lands_with=lands_with,
         mutating_when=mutating_when,
+        needs_cluster=needs_cluster,
     )

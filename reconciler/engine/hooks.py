@@ -48,5 +48,10 @@ class Hooks:
     ) -> None:
         """Every action call the engine makes (compensations and verify actions included)."""
 
+    def attempt_finished(
+        self, execution: Execution, node: Node, action: str, seconds: float, outcome: str
+    ) -> None:
+        """An attempt's action call ended (``outcome``: succeeded or failed), for metrics."""
+
     def execution_finished(self, execution: Execution) -> None:
         """An execution reached succeeded, failed or cancelled."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -229,6 +230,7 @@ class StepRunner(Waiting):
         step = compiled.step
         assert step.action is not None and node.attempt_open
         action = self.registry.get(step.action)
+        started = time.perf_counter()
         try:
             if action is None:
                 raise StepFailure(f"unknown action {step.action!r}", "permanent")
@@ -244,8 +246,14 @@ class StepRunner(Waiting):
             return
         except StepFailure as failure:
             node.attempt_open = False
+            self.hooks.attempt_finished(
+                execution, node, step.action, time.perf_counter() - started, "failed"
+            )
             self._attempt_failed(execution, workflow, node, failure)
             return
+        self.hooks.attempt_finished(
+            execution, node, step.action, time.perf_counter() - started, "succeeded"
+        )
         node.attempt_open = False
         node.action_done = True
         node.output = self.secrets.redact(output)

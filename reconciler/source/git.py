@@ -12,8 +12,11 @@ and everything git says is sanitized before it becomes a :class:`SourceError`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
+import signal
 import stat
 import threading
 import urllib.parse
@@ -63,7 +66,7 @@ class GitSource:
 
     ``repo`` is a URL (``https://``, ``ssh://``, ``git@host:org/repo.git``, ``file://``) or the
     path of a local repository, bare or not. ``path`` selects a folder of the repository.
-    ``timeout`` bounds every git command, in seconds.
+    ``timeout`` bounds every git command that talks to the remote, in seconds.
     """
 
     def __init__(
@@ -85,11 +88,13 @@ class GitSource:
         self.cache_dir = cache_dir
         self.credentials = credentials
         self.timeout = timeout
-        self._url, self._url_auth = _without_password(repo if is_url(repo) else _file_url(repo))
+        url = repo if is_url(repo) else _file_url(repo)
+        self._url, self._url_auth = _without_password(url)
         self._display = _display(self._url)
-        self._secrets = frozenset({self._url_auth[1]} if self._url_auth else ())
+        self._secrets = frozenset(_passwords(url))
         self._ref = f"refs/heads/{branch}"
-        digest = hashlib.blake2b(self._display.encode(), digest_size=6).hexdigest()
+        key = f"{self._display}\n{branch}".encode()
+        digest = hashlib.blake2b(key, digest_size=6).hexdigest()
         name = re.sub(r"[^A-Za-z0-9._-]+", "-", self._display.rstrip("/").rsplit("/", 1)[-1])
         self._mirror = cache_dir / f"{name.removesuffix('.git')}-{digest}.git"
         self._lock = threading.Lock()
@@ -127,10 +132,8 @@ class GitSource:
             if found is None:
                 # The branch moved on since head(): ask for the commit itself, which servers
                 # grant for commits still reachable from a branch (protocol v2).
-                try:
+                with contextlib.suppress(SourceError):
                     self._fetch(mirror, commit)
-                except SourceError:
-                    pass
                 found = _commit(mirror, commit)
             if found is None:
                 raise SourceError(
@@ -149,7 +152,9 @@ class GitSource:
             raise SourceError(f"not a Git repository: {path}") from None
         with repository:
             status, output, _ = self._execute(
-                repository.git, ["rev-parse", "--verify", "--quiet", f"{self._ref}^{{commit}}"]
+                repository.git,
+                ["rev-parse", "--verify", "--quiet", f"{self._ref}^{{commit}}"],
+                timeout=None,  # a local read: gitpython's watchdog thread would double its cost
             )
         if status != 0:
             raise SourceError(f"branch {self.branch!r} not found in {self._display}")
@@ -200,27 +205,33 @@ class GitSource:
             for blob in current.blobs:
                 # A symlink's blob is its target's name, which may point outside the repository.
                 if not stat.S_ISLNK(blob.mode):
-                    files[blob.path[cut:]] = blob.data_stream.read()
+                    files[os.fspath(blob.path)[cut:]] = blob.data_stream.read()
             # Submodules are neither blobs nor trees: they are left out.
             trees.extend(current.trees)
         return files
 
     def _git(self, runner: git.Git, doing: str, *args: str) -> str:
         environment = self._environment()
-        status, output, errors = self._execute(runner, list(args), environment)
+        status, output, errors = self._execute(runner, list(args), environment, self.timeout)
+        if status == -signal.SIGKILL:  # gitpython's watchdog killed it
+            errors = f"fatal: git did not finish within {self.timeout:g}s"
         if status != 0:
             raise self._error(doing, errors, environment)
         return output
 
     def _execute(
-        self, runner: git.Git, args: list[str], environment: Mapping[str, str] | None = None
+        self,
+        runner: git.Git,
+        args: list[str],
+        environment: Mapping[str, str] | None = None,
+        timeout: float | None = None,
     ) -> tuple[int, str, str]:
         try:
             return runner.execute(
                 [str(runner.GIT_PYTHON_GIT_EXECUTABLE or "git"), *args],
                 with_extended_output=True,
                 with_exceptions=False,
-                kill_after_timeout=self.timeout,
+                kill_after_timeout=timeout,
                 env=environment,
             )
         except git.GitCommandNotFound:
@@ -244,7 +255,9 @@ class GitSource:
         lines = [line.strip() for line in errors.splitlines() if line.strip()]
         # git's own words are after "fatal:"/"error:"; the rest is advice ("Please make sure...").
         said = [
-            line.partition(":")[2].strip() for line in lines if line.startswith(("fatal:", "error:"))
+            line.partition(":")[2].strip()
+            for line in lines
+            if line.startswith(("fatal:", "error:"))
         ]
         detail = "; ".join(said or lines[-1:]) or "git failed without saying why"
         secrets = self._secrets | credentials_.secrets(environment)
@@ -253,17 +266,22 @@ class GitSource:
 
 def folder(path: str) -> str:
     """``path`` as a clean relative POSIX folder (``""`` for the root); refuses ``..``."""
-    parts = [part for part in PurePosixPath(path.replace("\\", "/")).parts if part not in {"/", "."}]
+    parts = [
+        part for part in PurePosixPath(path.replace("\\", "/")).parts if part not in {"/", "."}
+    ]
     if ".." in parts:
         raise SourceError(f"--path {path!r} must stay inside the repository (no '..')")
     return "/".join(parts)
 
 
 def _commit(mirror: git.Repo, sha: str) -> git.Commit | None:
+    # Not mirror.commit(sha): for a full sha gitpython trusts it and fails only on first use.
+    binary = bytes.fromhex(sha)
     try:
-        return mirror.commit(sha)
-    except (ValueError, git.BadName, git.BadObject):
+        kind = mirror.odb.info(binary).type
+    except ValueError:  # "could not be resolved": not in the mirror (yet)
         return None
+    return git.Commit(mirror, binary) if kind == b"commit" else None
 
 
 def _subject(commit: git.Commit) -> str:
@@ -283,16 +301,29 @@ def _local_path(url: str) -> Path | None:
 
 
 def _without_password(url: str) -> tuple[str, tuple[str, str] | None]:
-    """An http(s) URL without its password, and the (user, password) it carried, if any."""
+    """``url`` without its password, and the (user, password) http(s) can send as a header.
+
+    Other schemes cannot use a password in the URL (ssh asks its own way): it is dropped.
+    """
     if "://" not in url:
         return url, None
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in {"http", "https"} or parts.password is None:
+    if parts.password is None:
         return url, None
-    host = parts.netloc.rpartition("@")[2]
-    user = urllib.parse.unquote(parts.username or "")
-    password = urllib.parse.unquote(parts.password)
-    return urllib.parse.urlunsplit(parts._replace(netloc=host)), (user, password)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    if parts.scheme not in {"http", "https"}:
+        return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}@{host}")), None
+    auth = (urllib.parse.unquote(user), urllib.parse.unquote(parts.password))
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), auth
+
+
+def _passwords(url: str) -> set[str]:
+    """The password of a URL, as written and decoded, to redact from git's messages."""
+    if "://" not in url:
+        return set()
+    password = urllib.parse.urlsplit(url).password
+    return {password, urllib.parse.unquote(password)} - {""} if password else set()
 
 
 def _display(url: str) -> str:

@@ -1,0 +1,1 @@
+"""The Git reconcile loop: fetch → load → validate → activate → summarize (Flux's shape)."""

@@ -1,0 +1,270 @@
+"""From a delivered alert to an execution, or to a recorded decision saying why not.
+
+Called by the HTTP API (:meth:`Intake.receive`: durable before the webhook answers 2xx) and run
+by the service (:meth:`Intake.run`: one worker evaluates stored alerts in the order they came,
+so concurrent deliveries of the same alert cannot race). Alerts received before any revision is
+active wait in the store and are evaluated once one is.
+
+For each firing alert and each policy that matches it, in priority order: a policy that already
+started (or queued) an execution for this alert (fingerprint and startsAt) starts nothing more;
+otherwise the kill switch, then the policy's guardrails (open execution per target, cooldown,
+max_concurrent, the circuit of max_executions, require_approval) decide, and the decision is
+recorded either way. A "started" decision is recorded, with the execution's id, *before* the
+execution is created, so a crash in between is finished on the next evaluation instead of
+starting a second one. A resolved alert cancels what it started under policies with
+``on_resolved: cancel``; its resolution stays on the stored alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from reconciler.definitions.alert import Alert
+from reconciler.definitions.policy import PolicyGuardrails
+from reconciler.engine.clock import Clock, SystemClock
+from reconciler.engine.engine import Engine
+from reconciler.engine.state import iso, parse_iso
+from reconciler.intake import records
+from reconciler.matching.admission import Admission, Past, admit
+from reconciler.matching.matcher import Match, Matcher
+from reconciler.metrics import Metrics
+from reconciler.store.base import FINAL, Store
+from reconciler.validation.compiled import Revision
+
+log = structlog.get_logger("reconciler.intake")
+PAGE = 100
+
+
+@dataclass(frozen=True)
+class Active:
+    """The revision alerts are matched against."""
+
+    name: str
+    revision: Revision
+    matcher: Matcher
+
+
+@dataclass(frozen=True)
+class Receipt:
+    received: int
+    repeats: int  # re-deliveries of alerts already stored with the same status
+
+
+class Intake:
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        metrics: Metrics | None = None,
+        clock: Clock | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> None:
+        self.store = store
+        self.dry_run = dry_run  # the service's --dry-run: every execution in dry-run mode
+        self.engine = engine
+        self.metrics = metrics or Metrics()
+        self.clock = clock or SystemClock()
+        self.active: Active | None = None
+        self._wake = asyncio.Event()
+
+    def activate(self, name: str, revision: Revision) -> None:
+        """Match from now on against this revision (stored alerts waiting for one go first)."""
+        self.active = Active(name, revision, Matcher(revision))
+        self._wake.set()
+
+    # -- receiving -----------------------------------------------------------------------------
+    async def receive(self, alerts: list[Alert]) -> Receipt:
+        """Store a delivery; durable when this returns. Evaluation happens in :meth:`run`."""
+        now = self.clock.now()
+        stored = []
+        for alert in alerts:
+            record = records.to_record(alert)
+            if alert.starts_at.year == 1:  # no startsAt (a hand-made alert): it starts now
+                record["starts_at"] = iso(now)
+            stored.append(record)
+        repeats = await self.store.receive_alerts(stored, iso(now))
+        for record in stored:
+            self.metrics.alerts_received.labels(status=record["status"]).inc()
+        self._wake.set()
+        return Receipt(len(stored), sum(repeats))
+
+    # -- evaluating ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Evaluate stored alerts whenever some arrive or a revision is activated."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Exception:  # a bad alert, or the store failing, never stops the intake
+                log.exception("intake pass failed; the alerts stay pending")
+                await asyncio.sleep(1)
+                self._wake.set()
+
+    async def drain(self) -> int:
+        """Evaluate every pending alert (none while no revision is active). Returns how many."""
+        done = 0
+        while self.active is not None:
+            page = await self.store.pending_alerts(PAGE)
+            if not page:
+                return done
+            for record in page:
+                await self._evaluate(record, self.active)
+                await self.store.finish_alert(
+                    record["fingerprint"], record["starts_at"], record["deliveries"]
+                )
+                done += 1
+        return done
+
+    async def _evaluate(self, record: dict[str, Any], active: Active) -> None:
+        alert = records.from_record(record)
+        now = self.clock.now()
+        result = active.matcher.match(alert, now)
+        for policy, error in result.errors:
+            log.warning("policy match failed", policy=policy, alert=alert.name, error=error)
+        earlier = await self.store.decisions(
+            fingerprint=record["fingerprint"], starts_at=record["starts_at"], limit=10_000
+        )
+        started = {d["policy"]: d for d in earlier if d["decision"] in STARTING}
+        for match in result.matches:
+            if alert.status == "resolved":
+                await self._resolved(record, match, started.get(match.policy.name), now)
+            else:
+                self.metrics.alerts_matched.labels(policy=match.policy.name).inc()
+                await self._firing(record, alert, match, started.get(match.policy.name), active)
+
+    async def _firing(
+        self,
+        record: dict[str, Any],
+        alert: Alert,
+        match: Match,
+        started: dict[str, Any] | None,
+        active: Active,
+    ) -> None:
+        if started is not None:
+            self.metrics.alerts_deduplicated.inc()
+            if await self.store.load(started["execution"]) is None:  # crashed before creating it
+                await self._start(alert, match, started)
+            return
+        if match.error is not None:
+            await self._decide(record, match, "error", match.error, revision=active.name)
+            return
+        if self.engine.suspended:
+            await self._decide(record, match, "refused", self.engine.suspended, revision=active.name)
+            return
+        admission = await self._admission(match)
+        if admission.decision == "refuse":
+            await self._decide(record, match, "refused", admission.reason, revision=active.name)
+            return
+        decision = await self._decide(
+            record,
+            match,
+            "awaiting_approval" if admission.decision == "approve" else "started",
+            admission.reason,
+            revision=active.name,
+            execution=self.engine.new_id(match.workflow),
+        )
+        await self._start(alert, match, decision)
+
+    async def _admission(self, match: Match) -> Admission:
+        guardrails = match.policy.definition.spec.guardrails
+        now = self.clock.now()
+        since = iso(now - _lookback(guardrails))
+        past = [
+            Past(h["target"], parse_iso(h["created_at"]), h["status"] in FINAL)
+            for h in await self.store.policy_history(match.policy.name, since)
+        ]
+        return admit(guardrails, match.target, now, past)
+
+    async def _start(self, alert: Alert, match: Match, decision: dict[str, Any]) -> None:
+        spec = match.policy.definition.spec
+        await self.engine.start(
+            revision=decision["revision"],
+            workflow=match.workflow,
+            params=match.params,
+            alert=alert.as_cel(),
+            policy=match.policy.name,
+            target=match.target,
+            mode="dry-run" if self.dry_run else spec.mode,
+            gate=decision["reason"] if decision["decision"] == "awaiting_approval" else None,
+            execution_id=decision["execution"],
+        )
+        self.metrics.executions_started.labels(workflow=match.workflow).inc()
+
+    async def _resolved(
+        self,
+        record: dict[str, Any],
+        match: Match,
+        started: dict[str, Any] | None,
+        now: datetime,
+    ) -> None:
+        if started is None or match.policy.definition.spec.on_resolved != "cancel":
+            return
+        stored = await self.store.load(started["execution"])
+        if stored is None or stored.header["status"] in FINAL:
+            return
+        await self.engine.cancel(started["execution"], reason="alert resolved")
+        await self._decide(
+            record,
+            match,
+            "cancelled",
+            "the alert resolved (on_resolved: cancel)",
+            revision=started.get("revision", ""),
+            execution=started["execution"],
+        )
+
+    async def _decide(
+        self,
+        record: dict[str, Any],
+        match: Match,
+        decision: str,
+        reason: str,
+        *,
+        revision: str,
+        execution: str | None = None,
+    ) -> dict[str, Any]:
+        entry = {
+            "at": iso(self.clock.now()),
+            "fingerprint": record["fingerprint"],
+            "starts_at": record["starts_at"],
+            "alertname": record["labels"].get("alertname", ""),
+            "policy": match.policy.name,
+            "workflow": match.workflow,
+            "target": match.target,
+            "decision": decision,
+            "reason": reason,
+            "execution": execution,
+            "revision": revision,
+        }
+        await self.store.save_decision(entry)
+        self.metrics.decisions.labels(policy=match.policy.name, decision=decision).inc()
+        log.info(
+            "decision",
+            alert=entry["alertname"],
+            fingerprint=entry["fingerprint"],
+            policy=entry["policy"],
+            target=entry["target"],
+            decision=decision,
+            reason=reason,
+            execution=execution,
+        )
+        return entry
+
+
+STARTING = ("started", "awaiting_approval")
+
+
+def _lookback(guardrails: PolicyGuardrails) -> timedelta:
+    """How far back admission must see earlier executions of a policy."""
+    windows = [timedelta(0)]
+    if guardrails.cooldown is not None:
+        windows.append(guardrails.cooldown)
+    if guardrails.max_executions is not None:
+        windows.append(guardrails.max_executions.per)
+    return max(windows)

@@ -1,0 +1,92 @@
+"""The service's Prometheus metrics: one place that names them all (names are a contract).
+
+Every name starts with ``reconciler_`` and, once released, keeps its meaning and labels. Each
+service builds its own :class:`Metrics` on its own registry (tests run several services in one
+process); the intake, the reconcile loop and the engine's hooks record into it, and
+``GET /metrics`` exposes the registry. Labels are bounded: policy, workflow, action and
+decision names come from the repository, never from alert labels.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.alerts_received = Counter(
+            "reconciler_alerts_received",
+            "Alerts received on the webhook, by status (firing, resolved).",
+            ["status"],
+            registry=r,
+        )
+        self.alerts_deduplicated = Counter(
+            "reconciler_alerts_deduplicated",
+            "Re-deliveries of an alert that had already started (or queued) an execution.",
+            registry=r,
+        )
+        self.alerts_matched = Counter(
+            "reconciler_alerts_matched",
+            "Policy matches of firing alerts, by policy.",
+            ["policy"],
+            registry=r,
+        )
+        self.decisions = Counter(
+            "reconciler_decisions",
+            "What the intake decided for a match (started, awaiting_approval, refused, error, "
+            "cancelled), by policy.",
+            ["policy", "decision"],
+            registry=r,
+        )
+        self.executions_started = Counter(
+            "reconciler_executions_started",
+            "Executions started, by workflow.",
+            ["workflow"],
+            registry=r,
+        )
+        self.executions = Gauge(
+            "reconciler_executions",
+            "Executions in the store, by status.",
+            ["status"],
+            registry=r,
+        )
+        self.step_duration = Histogram(
+            "reconciler_step_duration_seconds",
+            "Duration of action calls, by action and outcome (succeeded, failed).",
+            ["action", "outcome"],
+            buckets=STEP_BUCKETS,
+            registry=r,
+        )
+        self.reconcile_duration = Histogram(
+            "reconciler_reconcile_duration_seconds",
+            "Duration of a pass of the Git reconcile loop, by result (unchanged, applied, failed).",
+            ["result"],
+            registry=r,
+        )
+        self.revision_info = Gauge(
+            "reconciler_revision_info",
+            "The active revision (value 1, the revision as a label).",
+            ["revision"],
+            registry=r,
+        )
+        self.last_sync = Gauge(
+            "reconciler_last_sync_timestamp_seconds",
+            "When the reconcile loop last finished a pass without error (Unix time).",
+            registry=r,
+        )
+        self.ready = Gauge(
+            "reconciler_ready",
+            "1 when a revision is active and the last reconcile succeeded, else 0.",
+            registry=r,
+        )
+        self.suspended = Gauge(
+            "reconciler_suspended", "1 while the kill switch is on, else 0.", registry=r
+        )
+
+    def set_revision(self, revision: str) -> None:
+        self.revision_info.clear()
+        self.revision_info.labels(revision=revision).set(1)

@@ -1,0 +1,83 @@
+"""A plain local folder as a source of definitions, for development (``--repo ./my-repo``).
+
+The service's reconcile loop takes a :meth:`DirectorySource.snapshot` at start and after every
+batch of changes :meth:`DirectorySource.changes` reports. There are no commits, so a revision is
+named by a hash of the content: the same files give the same revision, and saving a file
+without changing it does not make a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import watchfiles
+
+from reconciler.source.git import Snapshot, SourceError, folder
+
+# Editors save in bursts (temporary file, rename, chmod): wait for the burst to end.
+DEBOUNCE_MS = 300
+
+
+class DirectorySource:
+    """The files under ``root/path``; dot-files, dot-folders and symlinks are left out."""
+
+    def __init__(self, root: Path, *, path: str = "") -> None:
+        self.root = root.expanduser().resolve()
+        self.path = folder(path)
+        self.top = self.root / self.path if self.path else self.root
+
+    def describe(self) -> str:
+        """The folder, for status and logs."""
+        return str(self.top)
+
+    def snapshot(self) -> Snapshot:
+        """Every file under ``root/path`` now; the revision is ``dir-`` and a content hash."""
+        if not self.top.is_dir():
+            raise SourceError(f"path {self.path or '.'!r} is not a folder in {self.root}")
+        files: dict[str, bytes] = {}
+        for directory, folders, names in os.walk(self.top):
+            # Pruning in place keeps os.walk out of .git and the like.
+            folders[:] = sorted(name for name in folders if not name.startswith("."))
+            for name in names:
+                file = Path(directory, name)
+                if name.startswith(".") or file.is_symlink() or not file.is_file():
+                    continue
+                try:
+                    files[file.relative_to(self.top).as_posix()] = file.read_bytes()
+                except OSError as exc:  # deleted or unreadable between listing and reading
+                    raise SourceError(f"cannot read {file}: {exc.strerror}") from None
+        return Snapshot(revision=revision(files), files=files)
+
+    async def changes(self, stop: asyncio.Event | None = None) -> AsyncIterator[None]:
+        """Yield once per batch of changes under ``root/path``; ends when ``stop`` is set."""
+        async for _ in watchfiles.awatch(
+            self.root,
+            watch_filter=self._relevant,
+            stop_event=stop,
+            debounce=DEBOUNCE_MS,
+        ):
+            yield
+
+    def _relevant(self, change: watchfiles.Change, path: str) -> bool:
+        # The root is watched (not root/path) so the folder may be created after the start.
+        try:
+            relative = Path(path).relative_to(self.top)
+        except ValueError:
+            return False
+        return not any(part.startswith(".") for part in relative.parts)
+
+
+def revision(files: dict[str, bytes]) -> str:
+    """``dir-`` and 12 hex digits of a hash over the sorted paths and contents."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(files):
+        content = files[name]
+        # Length prefixes: ("ab", "c") and ("a", "bc") must not hash alike.
+        for part in (name.encode(), content):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+    return "dir-" + digest.hexdigest()[:12]
