@@ -39,11 +39,40 @@ class ExpressionLimits(_Section):
     max_depth: int = Field(32, description="deepest nesting of values handed to an expression")
 
 
+class ServiceSettings(_Section):
+    """``reconciler run``. Each field is a flag (``--repo``), an environment variable
+    (``RECONCILER_REPO``) and a key of the settings file (``repo:``); a flag beats the
+    environment, which beats the file."""
+
+    repo: str = Field("", description="Git URL (https, ssh, file://) or local path of definitions")
+    branch: str = Field("main", description="branch to follow")
+    path: str = Field("", description="subfolder of the repository holding the definitions")
+    interval: float = Field(
+        30.0, gt=0, description="seconds between polls of the branch (jittered)"
+    )
+    state_dir: str = Field(
+        ".reconciler", description="where the store and the Git cache live (created if missing)"
+    )
+    store: str = Field("", description="sqlite:///PATH (default: STATE_DIR/reconciler.db)")
+    listen: str = Field("127.0.0.1:8080", description="HOST:PORT of the webhook, API and metrics")
+    webhook_token_file: str = Field(
+        "", description="file holding the bearer token Alertmanager must send (none: open)"
+    )
+    api_token_file: str = Field(
+        "", description="file of named API tokens, `name: token` per line (none: control is open)"
+    )
+    secrets_dir: str = Field("", description="folder of mounted secrets for secret(name, key)")
+    dry_run: bool = Field(False, description="run every execution in dry-run mode")
+    max_running_executions: int = Field(1000, ge=1, description="cap on running executions")
+    max_running_steps: int = Field(256, ge=1, description="cap on running steps")
+
+
 class Settings(_Section):
     """Root of reconciler's settings."""
 
     loader: LoaderLimits = LoaderLimits()
     expressions: ExpressionLimits = ExpressionLimits()
+    service: ServiceSettings = ServiceSettings()
 
 
 DEFAULT = Settings()

@@ -10,7 +10,16 @@ from typing import Annotated, Any
 import structlog
 import typer
 
-from reconciler.cli import catalogue, planning, testing, validating
+from reconciler.cli import (
+    catalogue,
+    controlling,
+    executions,
+    firing,
+    planning,
+    serving,
+    testing,
+    validating,
+)
 
 app = typer.Typer(
     name="reconciler",
@@ -29,6 +38,7 @@ class LogFormat(enum.StrEnum):
 
 @app.callback()
 def options(
+    context: typer.Context,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="log what the engine does")
     ] = False,
@@ -37,7 +47,8 @@ def options(
     ] = LogFormat.auto,
 ) -> None:
     """Options for every command."""
-    level = logging.INFO if verbose else logging.WARNING
+    # The service logs what it does by default; one-shot commands only when asked.
+    level = logging.INFO if verbose or context.invoked_subcommand == "run" else logging.WARNING
     pretty = log_format is LogFormat.console or (
         log_format is LogFormat.auto and sys.stderr.isatty()
     )
@@ -61,6 +72,12 @@ app.command("plan")(planning.plan)
 app.command("test")(testing.test)
 app.command("schema")(catalogue.schema)
 app.command("actions")(catalogue.actions)
+app.command("run")(serving.run)
+app.command("fire")(firing.fire)
+app.add_typer(executions.app, name="executions")
+app.command("status")(controlling.status)
+app.command("suspend")(controlling.suspend)
+app.command("unsuspend")(controlling.unsuspend)
 
 
 def main() -> None:

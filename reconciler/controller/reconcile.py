@@ -29,7 +29,7 @@ from reconciler.engine.state import iso
 from reconciler.errors import ReconcilerError, sanitize
 from reconciler.metrics import Metrics
 from reconciler.source.directory import DirectorySource
-from reconciler.source.git import GitSource, Snapshot
+from reconciler.source.gitsource import GitSource, Snapshot
 from reconciler.store.base import Store
 from reconciler.validation import revision as revisions
 from reconciler.validation.compiled import Revision
@@ -89,7 +89,9 @@ class Reconciler:
         try:
             compiled = await self.engine.revision(name)
         except ReconcilerError as exc:
-            log.warning("the last active revision cannot be restored", revision=name, error=str(exc))
+            log.warning(
+                "the last active revision cannot be restored", revision=name, error=str(exc)
+            )
             return False
         self._activated(name, compiled, "restored from the store")
         return True

@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from reconciler.definitions.alert import Alert
+from reconciler.definitions.alert import Alert, rfc3339
 from reconciler.definitions.policy import PolicyGuardrails
 from reconciler.engine.clock import Clock, SystemClock
 from reconciler.engine.engine import Engine
@@ -85,8 +85,11 @@ class Intake:
         stored = []
         for alert in alerts:
             record = records.to_record(alert)
-            if alert.starts_at.year == 1:  # no startsAt (a hand-made alert): it starts now
-                record["starts_at"] = iso(now)
+            if alert.starts_at.year == 1:
+                # No startsAt (a hand-made alert): as Alertmanager does, it continues the alert
+                # of the same labels that is firing, or starts now.
+                since = await self.store.firing_since(alert.fingerprint)
+                record["starts_at"] = since or rfc3339(now)
             stored.append(record)
         repeats = await self.store.receive_alerts(stored, iso(now))
         for record in stored:
@@ -156,7 +159,9 @@ class Intake:
             await self._decide(record, match, "error", match.error, revision=active.name)
             return
         if self.engine.suspended:
-            await self._decide(record, match, "refused", self.engine.suspended, revision=active.name)
+            await self._decide(
+                record, match, "refused", self.engine.suspended, revision=active.name
+            )
             return
         admission = await self._admission(match)
         if admission.decision == "refuse":

@@ -1,7 +1,7 @@
 """How git subprocesses authenticate: an SSH key, known hosts, or an HTTPS token.
 
 The service builds one :class:`Credentials` from ``RECONCILER_GIT_*`` variables and hands it to
-:class:`reconciler.source.git.GitSource`, which asks for :meth:`Credentials.environment` before
+:class:`reconciler.source.gitsource.GitSource`, which asks for :meth:`Credentials.environment` before
 every git command. Secrets travel only in the environment of the git process: never in a URL,
 never on a command line (both show up in ``ps`` and in error messages), never in a log.
 """

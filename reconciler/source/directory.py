@@ -16,9 +16,9 @@ from pathlib import Path
 
 import watchfiles
 
-from reconciler.source.git import Snapshot, SourceError, folder
+from reconciler.source.gitsource import Snapshot, SourceError, folder
 
-# Editors save in bursts (temporary file, rename, chmod): wait for the burst to end.
+# Editors save in bursts (temporary file, rename, chmod): group a burst into one change.
 DEBOUNCE_MS = 300
 
 
@@ -54,13 +54,14 @@ class DirectorySource:
 
     async def changes(self, stop: asyncio.Event | None = None) -> AsyncIterator[None]:
         """Yield once per batch of changes under ``root/path``; ends when ``stop`` is set."""
-        async for _ in watchfiles.awatch(
-            self.root,
-            watch_filter=self._relevant,
-            stop_event=stop,
-            debounce=DEBOUNCE_MS,
-        ):
-            yield
+        watching = watchfiles.awatch(
+            self.root, watch_filter=self._relevant, stop_event=stop, debounce=DEBOUNCE_MS
+        )
+        try:
+            async for _ in watching:
+                yield
+        except FileNotFoundError:  # watchfiles: "No path was found."
+            raise SourceError(f"cannot watch {self.root}: no such folder") from None
 
     def _relevant(self, change: watchfiles.Change, path: str) -> bool:
         # The root is watched (not root/path) so the folder may be created after the start.

@@ -13,7 +13,7 @@ import git
 
 from reconciler.source.credentials import Credentials
 from reconciler.source.directory import DirectorySource
-from reconciler.source.git import GitSource, SourceError, is_url
+from reconciler.source.gitsource import GitSource, SourceError, is_url
 
 
 def open_source(

@@ -87,6 +87,9 @@ class Store(Protocol):
         marked pending again. Returns, for each, whether it was a re-delivery (same key and
         status as already stored)."""
 
+    async def firing_since(self, fingerprint: str) -> str | None:
+        """``starts_at`` of the alert with this fingerprint that is firing now, if any."""
+
     async def pending_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
         """Alerts received but not yet evaluated, oldest first, with their ``deliveries``."""
 

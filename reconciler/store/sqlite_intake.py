@@ -71,6 +71,18 @@ class SqliteIntake:
         repeats: list[bool] = await self._read(write)
         return repeats
 
+    async def firing_since(self, fingerprint: str) -> str | None:
+        def read(connection: sqlite3.Connection) -> str | None:
+            row = connection.execute(
+                "SELECT starts_at FROM alerts WHERE fingerprint = ? AND status = 'firing' "
+                "ORDER BY starts_at DESC LIMIT 1",
+                (fingerprint,),
+            ).fetchone()
+            return row[0] if row else None
+
+        since: str | None = await self._read(read)
+        return since
+
     async def pending_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
         def read(connection: sqlite3.Connection) -> list[dict[str, Any]]:
             rows = connection.execute(

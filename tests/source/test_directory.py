@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.source.directory import DEBOUNCE_MS, DirectorySource
-from reconciler.source.git import SourceError
+from reconciler.source.gitsource import SourceError
 
 
 def write(root: Path, files: dict[str, str]) -> None:
@@ -63,64 +63,70 @@ def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"path 'defs' is not a folder in "):
         DirectorySource(tmp_path, path="defs").snapshot()
 
+    async def watch_a_missing_root() -> None:
+        async for _ in DirectorySource(tmp_path / "missing").changes(asyncio.Event()):
+            pass
 
-async def next_change(source: DirectorySource, touch: Path, *, within: float = 20.0) -> bool:
-    """Write ``touch`` until ``source.changes()`` reports a change; then stop the watcher."""
-    stop = asyncio.Event()
-    seen = asyncio.Event()
+    with pytest.raises(SourceError, match=r"cannot watch .*missing: no such folder"):
+        asyncio.run(watch_a_missing_root())
 
-    async def watch() -> None:
-        async for _ in source.changes(stop):
-            seen.set()
 
-    watcher = asyncio.create_task(watch())
-    try:
+class Watching:
+    """``source.changes()`` consumed by a task for the length of an ``async with``."""
+
+    def __init__(self, source: DirectorySource) -> None:
+        self.source = source
+        self.stop = asyncio.Event()
+        self.seen = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Watching:
+        self.task = asyncio.create_task(self.watch())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        assert self.task is not None
+        await asyncio.wait_for(self.task, timeout=10)  # the watcher ends once stop is set
+
+    async def watch(self) -> None:
+        async for _ in self.source.changes(self.stop):
+            self.seen.set()
+
+    async def changed_after_writing(self, touch: Path, *, within: float = 20.0) -> bool:
+        """Write ``touch`` until a change is reported (the watcher may start after a write)."""
         deadline = time.monotonic() + within
         attempt = 0
-        while not seen.is_set() and time.monotonic() < deadline:
+        while not self.seen.is_set() and time.monotonic() < deadline:
             attempt += 1
-            touch.parent.mkdir(parents=True, exist_ok=True)
-            touch.write_text(f"attempt: {attempt}\n")
-            try:
-                await asyncio.wait_for(seen.wait(), timeout=0.5)
-            except TimeoutError:
-                pass
-        return seen.is_set()
-    finally:
-        stop.set()
-        await asyncio.wait_for(watcher, timeout=10)
+            write(touch.parent, {touch.name: f"attempt: {attempt}\n"})
+            await self.changed_within(0.5)
+        return self.seen.is_set()
+
+    async def changed_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self.seen.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
 
 
 def test_changes_yields_after_a_file_is_written(tmp_path: Path) -> None:
-    source = DirectorySource(tmp_path, path="defs")
+    async def scenario() -> bool:
+        async with Watching(DirectorySource(tmp_path, path="defs")) as watching:
+            return await watching.changed_after_writing(tmp_path / "defs" / "a.yaml")
 
-    assert asyncio.run(next_change(source, tmp_path / "defs" / "a.yaml"))
+    assert asyncio.run(scenario())
 
 
 def test_changes_ignores_dot_folders_and_files_outside_path(tmp_path: Path) -> None:
-    source = DirectorySource(tmp_path, path="defs")
-
-    async def scenario() -> bool:
-        stop = asyncio.Event()
-        seen = asyncio.Event()
-
-        async def watch() -> None:
-            async for _ in source.changes(stop):
-                seen.set()
-
-        watcher = asyncio.create_task(watch())
-        try:
+    async def scenario() -> tuple[bool, bool]:
+        async with Watching(DirectorySource(tmp_path, path="defs")) as watching:
+            # First prove the watcher is running, so that its silence below means something.
+            running = await watching.changed_after_writing(tmp_path / "defs" / "ready.yaml")
+            watching.seen.clear()
             write(tmp_path, {"defs/.git/HEAD": "x", "defs/.swap.yaml": "x", "other/a.yaml": "x"})
-            # Proving an absence takes a bounded wait: three debounce periods and more.
-            try:
-                await asyncio.wait_for(seen.wait(), timeout=4 * DEBOUNCE_MS / 1000)
-            except TimeoutError:
-                pass
-            return seen.is_set()
-        finally:
-            stop.set()
-            await asyncio.wait_for(watcher, timeout=10)
+            # Proving an absence takes a bounded wait: a few debounce periods.
+            return running, await watching.changed_within(4 * DEBOUNCE_MS / 1000)
 
-    assert not asyncio.run(scenario())
-    # The same watcher does report a file that matters (so the silence above meant something).
-    assert asyncio.run(next_change(source, tmp_path / "defs" / "b.yaml"))
+    assert asyncio.run(scenario()) == (True, False)

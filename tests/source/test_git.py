@@ -24,7 +24,7 @@ import pytest
 
 from reconciler.source.credentials import Credentials, secrets
 from reconciler.source.directory import DirectorySource
-from reconciler.source.git import GitSource, SourceError
+from reconciler.source.gitsource import GitSource, SourceError
 from reconciler.source.opening import open_source
 
 EXAMPLE_REPO = Path(__file__).parents[2] / "example-repo"
@@ -74,7 +74,9 @@ class Remote:
 
     def push(self, branch: str = "main", *, force: bool = False) -> None:
         flags = ["--force"] if force else []
-        run_git("push", "--quiet", *flags, str(self.bare), f"HEAD:refs/heads/{branch}", cwd=self.work)
+        run_git(
+            "push", "--quiet", *flags, str(self.bare), f"HEAD:refs/heads/{branch}", cwd=self.work
+        )
 
 
 @pytest.fixture
@@ -108,7 +110,9 @@ def test_snapshot_has_exactly_the_files_of_the_commit(remote: Remote, tmp_path: 
 
     assert whole.revision == sha
     assert whole.message == "Add the example repository"
-    assert whole.files == {"README.md": b"# x\n"} | {f"definitions/{k}": v for k, v in expected.items()}
+    assert whole.files == {"README.md": b"# x\n"} | {
+        f"definitions/{k}": v for k, v in expected.items()
+    }
     assert under.files == expected
 
 
@@ -222,7 +226,7 @@ def test_url_credentials_are_never_shown(tmp_path: Path) -> None:
     assert source.describe() == "https://127.0.0.1:9/x.git"
     assert "secret" not in str(raised.value)
     assert str(raised.value).startswith("cannot list the branches of https://127.0.0.1:9/x.git: ")
-    assert "ssh://git@host/x" == GitSource("ssh://git:pw@host/x", cache_dir=tmp_path).describe()
+    assert GitSource("ssh://git:pw@host/x", cache_dir=tmp_path).describe() == "ssh://git@host/x"
 
 
 def test_a_token_file_is_never_shown(tmp_path: Path) -> None:
@@ -378,7 +382,7 @@ def server(remote: Remote) -> Iterator[GitServer]:
     if not (Path(run_git("--exec-path")) / "git-remote-http").exists():
         pytest.skip("this git has no HTTP transport (git-remote-http)")
     served = GitServer(remote.bare.parent, basic("x-access-token", "t0ken-one"))
-    thread = threading.Thread(target=served.serve_forever, daemon=True)
+    thread = threading.Thread(target=served.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield served
     served.shutdown()

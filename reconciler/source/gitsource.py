@@ -1,7 +1,7 @@
 """A Git branch as a source of definitions: which commit it is at, and the files of a commit.
 
-The service's reconcile loop polls :meth:`GitSource.head` (one ``git ls-remote``, no fetch) and,
-when the commit changed, takes a :meth:`GitSource.snapshot` of it: the commit is fetched into a
+The service's reconcile loop polls :meth:`GitSource.head` (one ``git ls-remote``, no fetch; for a
+repository on this machine one ``git rev-parse``) and, when the commit changed, takes a :meth:`GitSource.snapshot` of it: the commit is fetched into a
 bare mirror under ``cache_dir`` and its tree is read from the object database, without a working
 copy. Both block, so the loop calls them through ``asyncio.to_thread``, one call at a time.
 
@@ -89,9 +89,12 @@ class GitSource:
         self.credentials = credentials
         self.timeout = timeout
         url = repo if is_url(repo) else _file_url(repo)
-        self._url, self._url_auth = _without_password(url)
-        self._display = _display(self._url)
-        self._secrets = frozenset(_passwords(url))
+        try:
+            self._url, self._url_auth = _without_password(url)
+            self._display = _display(self._url)
+            self._secrets = frozenset(_passwords(url))
+        except ValueError:  # urlsplit: an invalid IPv6 host, for one
+            raise SourceError(f"--repo {sanitize(repo)!r} is not a valid URL") from None
         self._ref = f"refs/heads/{branch}"
         key = f"{self._display}\n{branch}".encode()
         digest = hashlib.blake2b(key, digest_size=6).hexdigest()
@@ -151,11 +154,13 @@ class GitSource:
         except git.InvalidGitRepositoryError:
             raise SourceError(f"not a Git repository: {path}") from None
         with repository:
-            status, output, _ = self._execute(
+            status, output, errors = self._execute(
                 repository.git,
                 ["rev-parse", "--verify", "--quiet", f"{self._ref}^{{commit}}"],
                 timeout=None,  # a local read: gitpython's watchdog thread would double its cost
             )
+        if status != 0 and errors.strip():  # --quiet: a missing branch says nothing
+            raise self._error("read", errors, {})  # "dubious ownership", for one
         if status != 0:
             raise SourceError(f"branch {self.branch!r} not found in {self._display}")
         return output.strip()

@@ -1,0 +1,216 @@
+"""``reconciler run``: the store, the engine, the intake and the reconcile loop, wired together.
+
+Built by the CLI (and by tests) from :class:`~reconciler.settings.ServiceSettings`; the HTTP
+API (:mod:`reconciler.app.http`) starts and stops it with the server. Background work: the
+intake's worker, the reconcile loop (and, for a plain folder, its file watcher), and a waker
+that reloads executions whose timers come due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from reconciler.actions.registry import Registry, default_registry
+from reconciler.app.views import execution_view
+from reconciler.controller.reconcile import Reconciler
+from reconciler.engine.clock import Clock, SystemClock
+from reconciler.engine.engine import Engine, Limits
+from reconciler.engine.gates import GuardrailHooks
+from reconciler.engine.secrets import SecretProvider
+from reconciler.engine.state import Execution, Node, iso
+from reconciler.errors import InputError
+from reconciler.intake.intake import Intake
+from reconciler.metrics import Metrics
+from reconciler.settings import ServiceSettings
+from reconciler.source.credentials import Credentials
+from reconciler.source.directory import DirectorySource
+from reconciler.source.opening import open_source
+from reconciler.store.sqlite import SqliteStore
+from reconciler.validation.compiled import CompiledRule, Revision
+
+log = structlog.get_logger("reconciler.service")
+SUSPENDED_KEY = "suspended"
+WAKE_EVERY = 1.0  # seconds between looks for executions whose timers came due
+
+
+class ServiceHooks(GuardrailHooks):
+    """Guardrail rules of each execution's own revision before mutating actions; metrics."""
+
+    def __init__(self, revisions: Mapping[str, Revision], metrics: Metrics) -> None:
+        super().__init__(self._rules)
+        self.revisions = revisions
+        self.metrics = metrics
+
+    def _rules(self, execution: Execution) -> Sequence[CompiledRule]:
+        revision = self.revisions.get(execution.revision)
+        return revision.rules if revision is not None else ()
+
+    def attempt_finished(
+        self, execution: Execution, node: Node, action: str, seconds: float, outcome: str
+    ) -> None:
+        self.metrics.step_duration.labels(action=action, outcome=outcome).observe(seconds)
+
+
+def store_path(settings: ServiceSettings) -> Path:
+    if not settings.store:
+        return Path(settings.state_dir) / "reconciler.db"
+    if not settings.store.startswith("sqlite:///"):
+        raise InputError(
+            f"--store {settings.store!r}: expected sqlite:///PATH (PostgreSQL is on the roadmap)"
+        )
+    return Path(settings.store.removeprefix("sqlite:///"))
+
+
+class Service:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        registry: Registry | None = None,
+        clock: Clock | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        if not settings.repo:
+            raise InputError("--repo is required (a Git URL, a local repository or a folder)")
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.metrics = Metrics()
+        self.registry = registry or default_registry()
+        state = Path(settings.state_dir)
+        self.store = SqliteStore(store_path(settings))
+        secrets = SecretProvider(Path(settings.secrets_dir) if settings.secrets_dir else None)
+        self.revisions: dict[str, Revision] = {}  # the engine's: every revision in use
+        self.engine = Engine(
+            self.store,
+            registry=self.registry,
+            clock=self.clock,
+            hooks=ServiceHooks(self.revisions, self.metrics),
+            secrets=secrets,
+            limits=Limits(
+                max_running_executions=settings.max_running_executions,
+                max_running_steps=settings.max_running_steps,
+            ),
+        )
+        self.engine.revisions = self.revisions
+        self.intake = Intake(
+            self.store, self.engine, self.metrics, self.clock, dry_run=settings.dry_run
+        )
+        self.source = open_source(
+            settings.repo,
+            branch=settings.branch,
+            path=settings.path,
+            cache_dir=state / "git",
+            credentials=Credentials.from_environment(environ or os.environ),
+        )
+        self.reconciler = Reconciler(
+            self.source,
+            self.engine,
+            self.store,
+            self.intake.activate,
+            registry=self.registry,
+            metrics=self.metrics,
+            clock=self.clock,
+            interval=settings.interval,
+        )
+        self.suspension: dict[str, Any] | None = None
+        self.open = False
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.store.open()
+        self.open = True
+        self.suspension = await self.store.get_state(SUSPENDED_KEY)
+        if self.suspension:
+            self.engine.suspended = self.suspension["reason"]
+        self.metrics.suspended.set(1 if self.suspension else 0)
+        recovered = await self.engine.recover()
+        restored = await self.reconciler.restore()
+        log.info("service started", recovered=recovered, restored_revision=restored)
+        self._stop.clear()
+        self._tasks = [
+            asyncio.create_task(self.intake.run(), name="intake"),
+            asyncio.create_task(self.reconciler.run(self._stop), name="reconcile"),
+            asyncio.create_task(self._wake_timers(), name="timers"),
+        ]
+        if isinstance(self.source, DirectorySource):
+            self._tasks.append(asyncio.create_task(self._watch(self.source), name="watch"))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.engine.close()
+        self.open = False
+        await self.store.close()
+
+    def intake_working(self) -> bool:
+        return any(t.get_name() == "intake" and not t.done() for t in self._tasks)
+
+    async def _wake_timers(self) -> None:
+        while True:
+            await asyncio.sleep(WAKE_EVERY)
+            try:
+                await self.engine.wake_due()
+            except Exception:  # the store may fail for a while; timers are retried next time
+                log.exception("waking due executions failed")
+
+    async def _watch(self, source: DirectorySource) -> None:
+        async for _ in source.changes(self._stop):
+            self.reconciler.request()
+
+    # -- the kill switch -----------------------------------------------------------------------
+    async def suspend(self, by: str, reason: str = "") -> dict[str, Any]:
+        text = f"suspended by {by}" + (f": {reason}" if reason else "")
+        self.suspension = {"by": by, "reason": text, "at": iso(self.clock.now())}
+        await self.store.set_state(SUSPENDED_KEY, self.suspension)  # survives a restart
+        await self.engine.suspend(text)
+        self.metrics.suspended.set(1)
+        log.warning("suspended: no mutating work starts", by=by, reason=reason)
+        return self.suspension
+
+    async def unsuspend(self, by: str) -> int:
+        await self.store.set_state(SUSPENDED_KEY, None)
+        self.suspension = None
+        woken = await self.engine.unsuspend()
+        self.metrics.suspended.set(0)
+        log.warning("unsuspended", by=by, woken=woken)
+        self.intake._wake.set()  # alerts refused while suspended come back on re-delivery
+        return woken
+
+    # -- views ---------------------------------------------------------------------------------
+    async def status(self) -> dict[str, Any]:
+        data = self.reconciler.status.as_dict()
+        return {
+            "ready": self.open and self.intake_working(),
+            "suspended": self.suspension,
+            "dry_run": self.settings.dry_run,
+            "cluster": "none (Kubernetes support lands with the next release)",
+            "store": str(store_path(self.settings)),
+            "executions": await self.store.count_by_status(),
+            "source": data.pop("source"),
+            **data,
+        }
+
+    async def execution(self, execution_id: str) -> dict[str, Any] | None:
+        """One execution in full (None if unknown), read without making it active."""
+        execution = self.engine.active.get(execution_id)
+        if execution is None:
+            stored = await self.store.load(execution_id)
+            if stored is None:
+                return None
+            execution = Execution.from_records(stored.header, stored.nodes)
+        return execution_view(
+            execution,
+            await self.store.timeline(execution_id),
+            await self.store.decisions(execution=execution_id),
+        )

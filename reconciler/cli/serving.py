@@ -1,0 +1,116 @@
+"""``reconciler run``: the service (Git loop, webhook, API, executions) under uvicorn.
+
+Settings come from flags, ``RECONCILER_*`` environment variables (a flag wins) and a settings
+file (``--config``, YAML with the same names: ``repo``, ``state_dir``, ...), onto
+:class:`~reconciler.settings.ServiceSettings`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+import typer
+import uvicorn
+import yaml
+from pydantic import ValidationError
+
+from reconciler.app.auth import api_tokens, webhook_token
+from reconciler.app.http import create_app
+from reconciler.app.service import Service
+from reconciler.cli.output import fail
+from reconciler.errors import InputError, ReconcilerError
+from reconciler.settings import ServiceSettings
+
+log = structlog.get_logger("reconciler.service")
+
+
+def _option(help_text: str, name: str) -> Any:
+    return typer.Option(help=help_text, envvar=f"RECONCILER_{name.upper()}", show_default=False)
+
+
+def run(
+    repo: Annotated[
+        str | None, _option("Git URL (https, ssh, file://) or local path", "repo")
+    ] = None,
+    branch: Annotated[str | None, _option("branch to follow [main]", "branch")] = None,
+    path: Annotated[str | None, _option("subfolder holding the definitions", "path")] = None,
+    interval: Annotated[float | None, _option("seconds between polls [30]", "interval")] = None,
+    state_dir: Annotated[
+        str | None, _option("store and Git cache folder [.reconciler]", "state_dir")
+    ] = None,
+    store: Annotated[
+        str | None, _option("sqlite:///PATH [STATE_DIR/reconciler.db]", "store")
+    ] = None,
+    listen: Annotated[
+        str | None, _option("HOST:PORT to serve on [127.0.0.1:8080]", "listen")
+    ] = None,
+    webhook_token_file: Annotated[
+        str | None, _option("bearer token Alertmanager must send", "webhook_token_file")
+    ] = None,
+    api_token_file: Annotated[
+        str | None, _option("named API tokens, `name: token` per line", "api_token_file")
+    ] = None,
+    secrets_dir: Annotated[
+        str | None, _option("mounted secrets for secret()", "secrets_dir")
+    ] = None,
+    dry_run: Annotated[bool | None, _option("every execution in dry-run mode", "dry_run")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="settings file (YAML)", envvar="RECONCILER_CONFIG")
+    ] = None,
+) -> None:
+    """Run the service: poll Git, serve the Alertmanager webhook and the API, execute."""
+    given = {k: v for k, v in locals().items() if k != "config" and v is not None}
+    try:
+        settings = _settings(config, given)
+        host, port = _listen(settings.listen)
+        webhook, api = (
+            webhook_token(settings.webhook_token_file),
+            api_tokens(settings.api_token_file),
+        )
+        service = Service(settings)
+    except (ReconcilerError, ValidationError) as exc:
+        raise fail(str(exc)) from exc
+    if not ipaddress.ip_address(host).is_loopback and not api.enabled:
+        log.warning(
+            "the API is reachable from the network and --api-token-file is not set: anyone who "
+            "reaches it can approve, cancel or suspend",
+            listen=settings.listen,
+        )
+    app = create_app(service, webhook=webhook, api=api)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    )
+    server.run()
+
+
+def _settings(config: Path | None, given: dict[str, Any]) -> ServiceSettings:
+    values: dict[str, Any] = {}
+    if config is not None:
+        try:
+            loaded = yaml.safe_load(config.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise InputError(f"--config {config}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise InputError(f"--config {config}: expected a mapping of settings")
+        values.update(loaded)
+    values.update(given)
+    try:
+        return ServiceSettings.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        source = f"--config {config}: " if config else ""
+        raise InputError(f"{source}{where}: {first['msg']}") from exc
+
+
+def _listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    try:
+        ipaddress.ip_address(host or "invalid")
+        number = int(port)
+    except ValueError as exc:
+        raise InputError(f"--listen {listen!r}: expected HOST:PORT with an IP address") from exc
+    return host, number
