@@ -6,8 +6,8 @@ body it cannot read. Control endpoints need a named API token when ``--api-token
 approvals record the token's name. The app's lifespan starts and stops the service.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at
+# definition time, and some name dependencies local to create_app.
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager

@@ -59,7 +59,7 @@ class Reconciler:
         metrics: Metrics | None = None,
         clock: Clock | None = None,
         interval: float = 30.0,
-        retry_interval: float = 10.0,
+        retry_interval: float | None = None,
     ) -> None:
         self.source = source
         self.engine = engine
@@ -69,7 +69,7 @@ class Reconciler:
         self.metrics = metrics or Metrics()
         self.clock = clock or SystemClock()
         self.interval = interval
-        self.retry_interval = retry_interval
+        self.retry_interval = retry_interval or interval  # after a failed fetch, as Flux
         self.status = SourceStatus(source=source.describe())
         self._rejected: str | None = None  # the head that failed validation (not re-validated)
         self._wake = asyncio.Event()
@@ -200,9 +200,9 @@ class Reconciler:
         stalled = reason == "ValidationFailed"
         self.status.set("Stalled", "True" if stalled else "False", reason, message, now)
         log.warning("reconcile failed", reason=reason, error=message)
-        return Pass(
-            "failed", self.status.last_attempted_revision, self._jittered(self.retry_interval)
-        )
+        # An invalid revision waits for the next commit: the next poll's head check is cheap.
+        delay = self.interval if stalled else self.retry_interval
+        return Pass("failed", self.status.last_attempted_revision, self._jittered(delay))
 
     def _keeping(self) -> str:
         active = self.status.active_revision

@@ -230,6 +230,8 @@ class Engine(Finishing, Loading, Operations):
                     continue
                 if execution.finished:
                     return
+                if kick.is_set():  # an attempt ended while this tick awaited the store
+                    continue
                 pause = self._seconds_to_next_timer(execution)
                 waiting_for_a_slot = execution.status is Status.PENDING  # woken when one frees
                 if (

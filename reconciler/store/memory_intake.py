@@ -60,6 +60,7 @@ class MemoryIntake:
             deliveries=row["deliveries"],
             first_received_at=row["first_received_at"],
             received_at=row["received_at"],
+            pending=row["pending"],
         )
         return alert
 

@@ -86,7 +86,7 @@ class SqliteIntake:
     async def pending_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
         def read(connection: sqlite3.Connection) -> list[dict[str, Any]]:
             rows = connection.execute(
-                "SELECT record, deliveries, first_received_at, received_at FROM alerts "
+                "SELECT record, deliveries, first_received_at, received_at, pending FROM alerts "
                 "WHERE pending = 1 ORDER BY seq LIMIT ?",
                 (limit,),
             )
@@ -110,7 +110,7 @@ class SqliteIntake:
             where = "WHERE status = ?" if status is not None else ""
             values = (status, limit) if status is not None else (limit,)
             rows = connection.execute(
-                "SELECT record, deliveries, first_received_at, received_at FROM alerts "  # noqa: S608
+                "SELECT record, deliveries, first_received_at, received_at, pending FROM alerts "  # noqa: S608
                 f"{where} ORDER BY received_at DESC, seq DESC LIMIT ?",
                 values,
             )
@@ -191,7 +191,9 @@ class SqliteIntake:
         await self._read(write)
 
 
-def _alert(record: str, deliveries: int, first: str, last: str) -> dict[str, Any]:
+def _alert(record: str, deliveries: int, first: str, last: str, pending: int) -> dict[str, Any]:
     alert: dict[str, Any] = json.loads(record)
-    alert.update(deliveries=deliveries, first_received_at=first, received_at=last)
+    alert.update(
+        deliveries=deliveries, first_received_at=first, received_at=last, pending=bool(pending)
+    )
     return alert

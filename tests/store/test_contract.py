@@ -10,9 +10,7 @@ import pytest
 
 from reconciler.engine.engine import Engine
 from reconciler.engine.state import Execution, Node, Phase, Status
-from reconciler.store.base import Batch, Store
-from reconciler.store.memory import MemoryStore
-from reconciler.store.sqlite import SqliteStore
+from reconciler.store.base import Batch
 
 NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 

@@ -35,6 +35,7 @@ def test_a_redelivered_alert_is_one_row_marked_as_a_repeat_and_pending_again(sto
     assert len(listed) == 1
     assert listed[0]["first_received_at"] == "2026-01-01T00:00:01Z"
     assert listed[0]["received_at"] == "2026-01-01T00:00:05Z"
+    assert listed[0]["pending"] is True
 
 
 def test_a_resolution_is_not_a_repeat_and_updates_the_stored_alert(store, run):

@@ -1,0 +1,498 @@
+"""Benchmark the service (``reconciler run``): alert to first step, and the Git poll.
+
+1. Alert POST -> first step started, p50 and p99 (target p99 <= 10 ms), with alerts arriving
+   at 200 alerts/s for 60 s (``--rate``, ``--seconds``). The service runs as ``reconciler run``
+   builds it (``Service`` + ``create_app`` under uvicorn, no tokens, SQLite synchronous=FULL) in
+   a child process (``bench/service.py --serve DIR PORT``); the load generator is this process
+   (asyncio + one httpx.AsyncClient). They are separate processes sharing the machine's cores.
+   The repository is a local Git repo with one Workflow (``first``: core.set, ``second``:
+   core.log) and one Policy matching ``alertname == "Bench"``. Each alert has its own ``pod``
+   label (so its own fingerprint and target: every one starts an execution) and is sent alone
+   as an Alertmanager v4 webhook to ``POST /api/v1/alerts`` on an open-loop schedule: alert i
+   leaves at t0 + i/rate, in its own task, whatever the earlier responses do. The latency of an
+   alert is its first step's ``started_at`` (the server's clock) minus ``time.time()`` just
+   before its POST (the client's; same machine, same clock), read from the store (SQLite) after
+   the server stopped. Also printed: the POST's own latency (client side), alerts sent,
+   executions whose first step started, non-2xx answers, and where the time goes (client send
+   -> alert stored -> decision -> execution created -> first step started, from the stored
+   timestamps).
+2. No-change poll (service not running): ``GitSource.head()`` of a local repository (read as
+   file://), 200 calls after a warm-up (target <= 5 ms); and whole ``Reconciler.reconcile()``
+   passes that find the head unchanged (after one that applied it), 50 of them.
+
+Run: python bench/service.py [--runs N] [--seconds 60] [--rate 200] [--profile FILE].
+Each figure is the median (min-max) of N runs, each on a fresh repository and store.
+``--profile FILE`` runs the server child under ``python -m cProfile -o FILE`` (one run) and
+prints its top functions; the profile covers the event loop's thread only, not SQLite's writer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import pstats
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import structlog
+
+DEFINITIONS = """\
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: bench}
+spec:
+  params: {pod: {type: string}}
+  steps:
+    - {id: first, action: core.set, with: {pod: "{{ params.pod }}"}}
+    - {id: second, action: core.log, with: {message: done}}
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: Policy
+metadata: {name: bench}
+spec:
+  match: alert.labels.alertname == "Bench"
+  workflow: bench
+  params: {pod: "{{ alert.labels.pod }}"}
+  target: "{{ alert.labels.pod }}"
+"""
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+}
+POLLS = 200
+PASSES = 50
+
+
+def quiet_logs() -> None:
+    # The service logs every decision and transition at info level; measure it, not the terminal.
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        cache_logger_on_first_use=True,
+    )
+
+
+def make_repo(folder: Path) -> Path:
+    """A local Git repository on branch main with the benchmark's definitions, committed."""
+    repo = folder / "repo"
+    repo.mkdir()
+    (repo / "bench.yaml").write_text(DEFINITIONS)
+    environment = {**os.environ, **GIT_IDENTITY}
+    for command in (
+        ["git", "init", "--quiet", "-b", "main"],
+        ["git", "add", "bench.yaml"],
+        ["git", "commit", "--quiet", "-m", "bench definitions"],
+    ):
+        subprocess.run(command, cwd=repo, env=environment, check=True)
+    return repo
+
+
+def settings_for(folder: Path, port: int = 0) -> object:
+    from reconciler.settings import ServiceSettings
+
+    return ServiceSettings(
+        repo=str(folder / "repo"),
+        state_dir=str(folder / "state"),
+        listen=f"127.0.0.1:{port}",
+        interval=30,
+    )
+
+
+# -- the server (child process) ----------------------------------------------------------------
+def serve(folder: Path, port: int) -> None:
+    """Child mode: the service as ``reconciler run`` builds it, until SIGINT."""
+    import uvicorn
+
+    from reconciler.app.auth import Tokens
+    from reconciler.app.http import create_app
+    from reconciler.app.service import Service
+
+    quiet_logs()
+    service = Service(settings_for(folder, port))  # type: ignore[arg-type]
+    app = create_app(service, webhook=Tokens({}), api=Tokens({}))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    # uvicorn shuts down on SIGINT, then raises it again: end normally (cProfile writes its file).
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(folder: Path, port: int, profile: Path | None) -> subprocess.Popen[bytes]:
+    command = [sys.executable]
+    if profile is not None:
+        command += ["-m", "cProfile", "-o", str(profile)]
+    command += [str(Path(__file__).resolve()), "--serve", str(folder), str(port)]
+    with (folder / "server.log").open("wb") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_server(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is not None:
+        return
+    child.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown: the store closes cleanly
+    try:
+        child.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+# -- the load (this process) -------------------------------------------------------------------
+@dataclass
+class Load:
+    sent: dict[str, float] = field(default_factory=dict)  # pod -> time.time() before its POST
+    answers: list[float] = field(default_factory=list)  # POST latency, seconds (2xx only)
+    refused: dict[str, int] = field(default_factory=dict)  # status code or error -> count
+    elapsed: float = 0.0  # from the first send to the last scheduled send
+
+
+def payload(pod: str) -> dict[str, object]:
+    labels = {"alertname": "Bench", "pod": pod, "severity": "warning"}
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return {
+        "version": "4",
+        "status": "firing",
+        "receiver": "r",
+        "groupKey": f'{{}}:{{pod="{pod}"}}',
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": labels,
+                "annotations": {},
+                "startsAt": now,
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "",
+                "fingerprint": "",
+            }
+        ],
+        "groupLabels": {},
+        "commonLabels": labels,
+        "commonAnnotations": {},
+        "externalURL": "",
+        "truncatedAlerts": 0,
+    }
+
+
+async def wait_ready(client: httpx.AsyncClient, child: subprocess.Popen[bytes]) -> None:
+    """Until the first reconcile pass activated the repository's revision."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise RuntimeError(f"the server exited with {child.returncode} before being ready")
+        with contextlib.suppress(httpx.TransportError):
+            answer = await client.get("/api/v1/status")
+            if answer.status_code == 200 and answer.json().get("active_revision"):
+                return
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the server was not ready within 60 s")
+
+
+async def send(client: httpx.AsyncClient, pod: str, load: Load) -> None:
+    body = json.dumps(payload(pod)).encode()
+    headers = {"content-type": "application/json"}
+    load.sent[pod] = time.time()
+    start = time.perf_counter()
+    try:
+        answer = await client.post("/api/v1/alerts", content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        key = type(exc).__name__
+        load.refused[key] = load.refused.get(key, 0) + 1
+        return
+    if 200 <= answer.status_code < 300:
+        load.answers.append(time.perf_counter() - start)
+    else:
+        key = str(answer.status_code)
+        load.refused[key] = load.refused.get(key, 0) + 1
+
+
+async def offer(port: int, child: subprocess.Popen[bytes], seconds: float, rate: float) -> Load:
+    load = Load()
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=1000)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60
+    ) as client:
+        await wait_ready(client, child)
+        count = round(seconds * rate)
+        tag = os.urandom(3).hex()
+        tasks = []
+        loop = asyncio.get_running_loop()
+        t0 = loop.time() + 0.05
+        for i in range(count):
+            delay = t0 + i / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(send(client, f"pod-{tag}-{i:06d}", load)))
+        load.elapsed = loop.time() - t0
+        await asyncio.gather(*tasks)
+    return load
+
+
+def first_steps_started(database: Path) -> int:
+    """How many first steps have started (read-only; the server keeps writing)."""
+    if not database.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+        (count,) = connection.execute(
+            "SELECT COUNT(*) FROM nodes WHERE key = 'first' "
+            "AND json_extract(record, '$.started_at') IS NOT NULL"
+        ).fetchone()
+    return int(count)
+
+
+async def settle(database: Path, expected: int, limit: float = 120.0) -> None:
+    """After the load: until every first step has started, or ``limit`` seconds passed."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and first_steps_started(database) < expected:
+        await asyncio.sleep(0.5)
+
+
+def epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass
+class Result:
+    load: Load
+    latencies: list[float]  # seconds, POST -> first step started, one per started execution
+    stages: dict[str, list[float]]  # seconds, per stage of the way
+
+
+def read_store(database: Path, load: Load) -> Result:
+    """Each execution's first step start, mapped back to its alert through ``params.pod``."""
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+        executions = {
+            i: json.loads(h) for i, h in connection.execute("SELECT id, header FROM executions")
+        }
+        first = {
+            e: json.loads(r)["started_at"]
+            for e, r in connection.execute("SELECT execution, record FROM nodes WHERE key='first'")
+        }
+        received = {
+            json.loads(r)["labels"]["pod"]: at
+            for r, at in connection.execute("SELECT record, first_received_at FROM alerts")
+        }
+        decided = {
+            e: json.loads(r)["at"]
+            for e, r in connection.execute(
+                "SELECT execution, record FROM decisions WHERE execution IS NOT NULL"
+            )
+        }
+    latencies: list[float] = []
+    stages: dict[str, list[float]] = {
+        "POST sent -> alert stored": [],
+        "alert stored -> decision": [],
+        "decision -> execution created": [],
+        "execution created -> first step started": [],
+    }
+    for execution_id, header in executions.items():
+        pod = header["params"].get("pod")
+        started = first.get(execution_id)
+        if pod not in load.sent or not started:
+            continue
+        sent = load.sent[pod]
+        latencies.append(epoch(started) - sent)
+        if pod in received and execution_id in decided:
+            marks = [sent, *(epoch(s) for s in (received[pod], decided[execution_id]))]
+            marks += [epoch(header["created_at"]), epoch(started)]
+            for values, (a, b) in zip(stages.values(), itertools.pairwise(marks), strict=True):
+                values.append(b - a)
+    return Result(load, latencies, stages)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0-100)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), -(-len(ordered) * q // 100)))
+    return ordered[int(rank) - 1]
+
+
+def under_load(seconds: float, rate: float, profile: Path | None) -> Result:
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        make_repo(folder)
+        port = free_port()
+        child = start_server(folder, port, profile)
+        try:
+            load = asyncio.run(offer(port, child, seconds, rate))
+            database = folder / "state" / "reconciler.db"
+            asyncio.run(settle(database, len(load.sent)))
+        except BaseException:
+            stop_server(child)
+            sys.stderr.write((folder / "server.log").read_text(errors="replace")[-4000:])
+            raise
+        finally:
+            stop_server(child)
+        if child.returncode not in (0, None):
+            sys.stderr.write((folder / "server.log").read_text(errors="replace")[-4000:])
+        return read_store(database, load)
+
+
+# -- the poll (no server) ----------------------------------------------------------------------
+def timed_heads(repo: Path, cache: Path) -> list[float]:
+    from reconciler.source.gitsource import GitSource
+    from reconciler.source.opening import open_source
+
+    source = open_source(repo.resolve().as_uri(), branch="main", cache_dir=cache)
+    assert isinstance(source, GitSource)
+    for _ in range(10):
+        source.head()
+    times = []
+    for _ in range(POLLS):
+        start = time.perf_counter()
+        source.head()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+async def timed_passes(folder: Path) -> list[float]:
+    from reconciler.app.service import Service
+
+    service = Service(settings_for(folder))  # type: ignore[arg-type]
+    await service.store.open()
+    try:
+        applied = await service.reconciler.reconcile()
+        assert applied.result == "applied", applied
+        times = []
+        for _ in range(PASSES):
+            start = time.perf_counter()
+            outcome = await service.reconciler.reconcile()
+            times.append(time.perf_counter() - start)
+            assert outcome.result == "unchanged", outcome
+    finally:
+        await service.engine.close()
+        await service.store.close()
+    return times
+
+
+def polling() -> tuple[list[float], list[float]]:
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        repo = make_repo(folder)
+        heads = timed_heads(repo, folder / "cache")
+        passes = asyncio.run(timed_passes(folder))
+    return heads, passes
+
+
+# -- output ------------------------------------------------------------------------------------
+def describe(label: str, values: list[float], unit: str) -> str:
+    return f"{label}: median {statistics.median(values):,.2f} {unit} (min {min(values):,.2f}, max {max(values):,.2f}, n={len(values)})"
+
+
+def show_profile(path: Path, top: int = 25) -> None:
+    for order in ("cumulative", "tottime"):
+        print(f"\nserver profile, top {top} by {order} ({path}):")
+        stats = pstats.Stats(str(path), stream=sys.stdout)
+        stats.strip_dirs().sort_stats(order).print_stats(top)
+
+
+def main() -> None:
+    quiet_logs()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=60.0, help="duration of the load")
+    parser.add_argument("--rate", type=float, default=200.0, help="alerts per second")
+    parser.add_argument("--profile", type=Path, help="cProfile the server child into this file")
+    parser.add_argument("--serve", nargs=2)  # internal: child mode (the server)
+    args = parser.parse_args()
+    if args.serve:
+        serve(Path(args.serve[0]), int(args.serve[1]))
+        return
+    runs = 1 if args.profile else args.runs
+    print(
+        f"service in a child process (uvicorn, asyncio loop), load from this process (httpx); "
+        f"{os.cpu_count()} CPUs; {args.rate:g} alerts/s for {args.seconds:g} s, open loop; "
+        f"{runs} run(s)",
+        flush=True,
+    )
+    figures: dict[str, list[float]] = {
+        k: [] for k in ("p50", "p99", "post50", "post99", "sent", "started", "bad", "head", "pass")
+    }
+    stages: dict[str, list[tuple[float, float]]] = {}
+    for run in range(runs):
+        result = under_load(args.seconds, args.rate, args.profile)
+        load = result.load
+        heads, passes = polling()
+        ms = [v * 1000 for v in result.latencies]
+        post = [v * 1000 for v in load.answers]
+        values = {
+            "p50": percentile(ms, 50),
+            "p99": percentile(ms, 99),
+            "post50": percentile(post, 50),
+            "post99": percentile(post, 99),
+            "sent": len(load.sent),
+            "started": len(ms),
+            "bad": sum(load.refused.values()),
+            "head": statistics.median(heads) * 1000,
+            "pass": statistics.median(passes) * 1000,
+        }
+        for key, value in values.items():
+            figures[key].append(value)
+        for name, spans in result.stages.items():
+            spans_ms = [v * 1000 for v in spans]
+            stages.setdefault(name, []).append((percentile(spans_ms, 50), percentile(spans_ms, 99)))
+        print(
+            f"run {run + 1}: alert->first step p50 {values['p50']:.1f} ms, p99 "
+            f"{values['p99']:.1f} ms (max {max(ms, default=float('nan')):.1f}); POST p50 "
+            f"{values['post50']:.1f} ms, p99 {values['post99']:.1f} ms; sent {len(load.sent)} in "
+            f"{load.elapsed:.1f} s, started {len(ms)}, non-2xx {load.refused or 0}; head() "
+            f"{values['head']:.2f} ms (min {min(heads) * 1000:.2f}, max {max(heads) * 1000:.2f}); "
+            f"unchanged reconcile {values['pass']:.2f} ms "
+            f"(min {min(passes) * 1000:.2f}, max {max(passes) * 1000:.2f})",
+            flush=True,
+        )
+        for name, spans in result.stages.items():
+            spans_ms = [v * 1000 for v in spans]
+            print(
+                f"    {name}: p50 {percentile(spans_ms, 50):.1f} ms, "
+                f"p99 {percentile(spans_ms, 99):.1f} ms"
+            )
+    load_label = f"{args.rate:g} alerts/s for {args.seconds:g} s"
+    print(describe(f"alert POST -> first step started, p50 ({load_label})", figures["p50"], "ms"))
+    print(
+        describe(f"alert POST -> first step started, p99 ({load_label})", figures["p99"], "ms"),
+        "target <= 10 ms",
+    )
+    print(describe("POST /api/v1/alerts answered, p50 (client side)", figures["post50"], "ms"))
+    print(describe("POST /api/v1/alerts answered, p99 (client side)", figures["post99"], "ms"))
+    print(describe("alerts sent", figures["sent"], "alerts"))
+    print(describe("executions whose first step started", figures["started"], "executions"))
+    print(describe("non-2xx answers and errors", figures["bad"], "answers"))
+    print(
+        describe(f"GitSource.head() on file://, median of {POLLS}", figures["head"], "ms"),
+        "target <= 5 ms",
+    )
+    print(
+        describe(f"Reconciler.reconcile() unchanged, median of {PASSES}", figures["pass"], "ms"),
+        "target <= 5 ms",
+    )
+    if args.profile:
+        show_profile(args.profile)
+
+
+if __name__ == "__main__":
+    main()
