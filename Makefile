@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
-ALERT  ?= example-repo/alerts/KubePodCrashLooping.json
+STATE  ?= .reconciler
 
 .PHONY: install run test check lint format typecheck layers bench clean
 
@@ -14,10 +14,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## run: the product on embedded defaults (validate the example repository, plan a sample alert)
+## run: the service on embedded defaults: example-repo as a local Git repository, SQLite under
+## $(STATE), the webhook and API on http://127.0.0.1:8080 (Ctrl-C stops it)
 run: install
-	$(BIN)/reconciler validate example-repo
-	$(BIN)/reconciler plan --alert $(ALERT) example-repo
+	rm -rf $(STATE)/example-repo && mkdir -p $(STATE) && cp -R example-repo $(STATE)/example-repo
+	git -C $(STATE)/example-repo init -q -b main
+	git -C $(STATE)/example-repo add -A
+	git -C $(STATE)/example-repo -c user.name=reconciler -c user.email=reconciler@localhost \
+		commit -q -m "example-repo"
+	$(BIN)/reconciler run --repo $(STATE)/example-repo --state-dir $(STATE)
 
 ## test: the whole test suite
 test: install
@@ -44,6 +49,7 @@ bench: install
 	$(BIN)/python bench/loading.py
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/engine.py --runs 3
+	$(BIN)/python bench/service.py --runs 2
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(STATE) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -152,6 +152,7 @@ class Service:
         await self.engine.close()
         self.open = False
         await self.store.close()
+        log.info("service stopped")
 
     def intake_working(self) -> bool:
         return any(t.get_name() == "intake" and not t.done() for t in self._tasks)
