@@ -1,0 +1,148 @@
+"""The intake's rules on the memory store: identity, crash safety, resolution, suspension."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from reconciler.definitions.alert import Alert
+from reconciler.definitions.loader import MemoryTree
+from reconciler.engine.clock import FakeClock
+from reconciler.engine.engine import Engine
+from reconciler.intake.intake import Intake
+from reconciler.store.memory import MemoryStore
+from reconciler.validation import revision
+
+DEFINITIONS = b"""
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: hold}
+spec:
+  params: {pod: {type: string}}
+  steps:
+    - {id: ask, approval: {message: go?, timeout: 1h}}
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: Policy
+metadata: {name: hold}
+spec:
+  match: alert.labels.alertname == "Hold"
+  workflow: hold
+  params: {pod: "{{ alert.labels.pod }}"}
+  target: "{{ alert.labels.pod }}"
+  on_resolved: cancel
+"""
+NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+def hold(pod: str = "p", **fields: Any) -> Alert:
+    return Alert.model_validate(
+        {"labels": {"alertname": "Hold", "pod": pod}, "startsAt": "2026-01-01T11:00:00Z", **fields}
+    )
+
+
+async def intake_on(store: MemoryStore) -> Intake:
+    files = {"defs.yaml": DEFINITIONS}
+    outcome = revision.build([MemoryTree(files)])
+    assert outcome.revision is not None, outcome.problems
+    engine = Engine(store, clock=FakeClock(NOW), sequential=True)
+    await engine.add_revision("r1", outcome.revision, files)
+    intake = Intake(store, engine, clock=FakeClock(NOW))
+    intake.activate("r1", outcome.revision)
+    return intake
+
+
+def test_a_decision_recorded_before_a_crash_is_completed_not_doubled() -> None:
+    async def go() -> None:
+        store = MemoryStore()
+        intake = await intake_on(store)
+        await intake.receive([hold()])
+        # As if the process died after writing "started e-1" and before creating e-1.
+        await store.save_decision(
+            {
+                "fingerprint": hold().fingerprint,
+                "starts_at": "2026-01-01T11:00:00Z",
+                "policy": "hold",
+                "decision": "started",
+                "reason": "",
+                "execution": "hold-crashed",
+                "revision": "r1",
+            }
+        )
+        await intake.drain()
+        assert (await store.load("hold-crashed")) is not None
+        assert [h["id"] for h in await store.query()] == ["hold-crashed"]
+        await intake.receive([hold()])  # a re-delivery afterwards starts nothing
+        await intake.drain()
+        assert len(await store.query()) == 1
+
+    asyncio.run(go())
+
+
+def test_a_new_firing_of_the_same_labels_is_a_new_alert_but_the_target_is_still_open() -> None:
+    async def go() -> None:
+        store = MemoryStore()
+        intake = await intake_on(store)
+        await intake.receive([hold()])
+        await intake.receive([hold(startsAt="2026-01-01T11:30:00Z")])
+        await intake.drain()
+        decisions = await store.decisions()
+        assert [d["decision"] for d in decisions] == ["started", "refused"]
+        assert "still open" in decisions[1]["reason"]
+
+    asyncio.run(go())
+
+
+def test_an_alert_without_starts_at_continues_the_one_firing_and_its_resolution_cancels() -> None:
+    async def go() -> None:
+        store = MemoryStore()
+        intake = await intake_on(store)
+        bare = Alert.model_validate({"labels": {"alertname": "Hold", "pod": "q"}})
+        await intake.receive([bare])
+        await intake.drain()
+        (started,) = await store.query()
+        await intake.receive([bare])  # amtool again, no startsAt: the same alert
+        resolved = Alert.model_validate({"labels": bare.labels, "status": "resolved"})
+        await intake.receive([resolved])
+        await intake.drain()
+        assert [d["decision"] for d in await store.decisions()] == ["started", "cancelled"]
+        await intake.engine.run_until_idle()  # this engine dispatches only when asked
+        assert (await store.load(started["id"])).header["status"] == "cancelled"
+
+    asyncio.run(go())
+
+
+def test_while_suspended_matches_are_refused_with_the_reason_and_retried_on_redelivery() -> None:
+    async def go() -> None:
+        store = MemoryStore()
+        intake = await intake_on(store)
+        await intake.engine.suspend("suspended by bob")
+        await intake.receive([hold()])
+        await intake.drain()
+        await intake.engine.unsuspend()
+        await intake.receive([hold()])
+        await intake.drain()
+        decisions = await store.decisions()
+        assert [(d["decision"], d["reason"]) for d in decisions] == [
+            ("refused", "suspended by bob"),
+            ("started", ""),
+        ]
+
+    asyncio.run(go())
+
+
+def test_nothing_is_evaluated_until_a_revision_is_active() -> None:
+    async def go() -> None:
+        store = MemoryStore()
+        intake = await intake_on(store)
+        active, intake.active = intake.active, None
+        await intake.receive([hold()])
+        assert await intake.drain() == 0
+        assert len(await store.pending_alerts()) == 1
+        assert active is not None
+        intake.activate(active.name, active.revision)
+        assert await intake.drain() == 1
+        assert len(await store.query()) == 1
+
+    asyncio.run(go())
