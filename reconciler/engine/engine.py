@@ -1,8 +1,8 @@
 """The engine: starts executions, drives them to the end, persists every transition, recovers.
 
 Two ways to dispatch, one set of rules. In the service (``sequential=False``) each active
-execution has a driver task and its action attempts run as concurrent tasks, bounded by
-``max_running_steps``. In ``reconciler test`` (``sequential=True``) :meth:`run_until_idle`
+execution has a driver task (:mod:`~reconciler.engine.driving`) and its action attempts run as
+concurrent tasks, bounded by ``max_running_steps``. In ``reconciler test`` (``sequential=True``) :meth:`run_until_idle`
 dispatches one step at a time in a deterministic order and moves a fake clock to the next timer
 when nothing else can progress. Executions that only wait (a timer, an approval) are dropped
 from memory in the service and woken from the store when due.
@@ -23,6 +23,7 @@ from reconciler.actions.registry import Registry, default_registry
 from reconciler.definitions.loader import MemoryTree
 from reconciler.engine import control, scheduler
 from reconciler.engine.clock import Clock, SystemClock
+from reconciler.engine.driving import Driving
 from reconciler.engine.failures import APPROVAL_WAITS
 from reconciler.engine.finishing import Finishing
 from reconciler.engine.hooks import Hooks
@@ -49,7 +50,7 @@ class Limits:
     evict_after: timedelta = timedelta(seconds=30)  # drop executions waiting longer than this
 
 
-class Engine(Finishing, Loading, Operations):
+class Engine(Driving, Finishing, Loading, Operations):
     def __init__(
         self,
         store: Store,
@@ -202,77 +203,6 @@ class Engine(Finishing, Loading, Operations):
         execution.header_dirty = False
         execution.timeline = []
         return batch
-
-    # -- dispatch ------------------------------------------------------------------------------------
-    def _activate(self, execution: Execution) -> None:
-        if self.sequential or execution.id in self._drivers:
-            return
-        self._kicks[execution.id] = asyncio.Event()
-        self._drivers[execution.id] = asyncio.create_task(
-            self._drive(execution.id), name=f"drive-{execution.id}"
-        )
-
-    def kick(self, execution_id: str) -> None:
-        event = self._kicks.get(execution_id)
-        if event is not None:
-            event.set()
-
-    async def _drive(self, execution_id: str) -> None:
-        """Drive one execution until it finishes or only waits for a while (then it is evicted)."""
-        try:
-            while True:
-                execution = self.active.get(execution_id)
-                if execution is None or execution.finished:
-                    return
-                kick = self._kicks[execution_id]
-                kick.clear()
-                if await self.tick(execution):
-                    continue
-                if execution.finished:
-                    return
-                if kick.is_set():  # an attempt ended while this tick awaited the store
-                    continue
-                pause = self._seconds_to_next_timer(execution)
-                waiting_for_a_slot = execution.status is Status.PENDING  # woken when one frees
-                if (
-                    not self._tasks.get(execution_id)
-                    and not waiting_for_a_slot
-                    and (pause is None or pause > self.limits.evict_after.total_seconds())
-                ):
-                    self._evict(execution_id)
-                    return
-                # A timer handle, not wait_for: wait_for costs a task per wait, and this is the
-                # hottest wait of the engine.
-                alarm = (
-                    asyncio.get_running_loop().call_later(pause, kick.set)
-                    if pause is not None
-                    else None
-                )
-                try:
-                    await kick.wait()
-                finally:
-                    if alarm is not None:
-                        alarm.cancel()
-        finally:
-            self._drivers.pop(execution_id, None)
-
-    def _evict(self, execution_id: str) -> None:
-        self.active.pop(execution_id, None)
-        self._kicks.pop(execution_id, None)
-
-    def _seconds_to_next_timer(self, execution: Execution) -> float | None:
-        if self.suspended:  # held retries must not wake the driver over and over
-            times = [
-                n.wake_at
-                for n in execution.nodes.values()
-                if n.wake_at and n.phase is Phase.RUNNING and n.waiting != "backoff"
-            ]
-            wake = min([*times, execution.deadline] if execution.deadline else times, default=None)
-        else:
-            wake = self.next_wake(execution)
-        if wake is None:
-            return None
-        return max((parse_iso(wake) - self.clock.now()).total_seconds(), 0.0)
 
     @staticmethod
     def next_wake(execution: Execution) -> str | None:

@@ -32,6 +32,7 @@ class EngineParts:
     active: dict[str, Execution]
     _tasks: dict[str, set[asyncio.Task[None]]]
     _drivers: dict[str, asyncio.Task[None]]
+    _kicks: dict[str, asyncio.Event]
     _waiting_for_a_slot: set[str]
     limits: Limits
     sequential: bool
