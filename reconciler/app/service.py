@@ -185,7 +185,7 @@ class Service:
         woken = await self.engine.unsuspend()
         self.metrics.suspended.set(0)
         log.warning("unsuspended", by=by, woken=woken)
-        self.intake._wake.set()  # alerts refused while suspended come back on re-delivery
+        self.intake.wake()
         return woken
 
     # -- views ---------------------------------------------------------------------------------

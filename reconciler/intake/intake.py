@@ -76,6 +76,10 @@ class Intake:
     def activate(self, name: str, revision: Revision) -> None:
         """Match from now on against this revision (stored alerts waiting for one go first)."""
         self.active = Active(name, revision, Matcher(revision))
+        self.wake()
+
+    def wake(self) -> None:
+        """Look at the store for pending alerts now."""
         self._wake.set()
 
     # -- receiving -----------------------------------------------------------------------------
@@ -94,7 +98,7 @@ class Intake:
         repeats = await self.store.receive_alerts(stored, iso(now))
         for record in stored:
             self.metrics.alerts_received.labels(status=record["status"]).inc()
-        self._wake.set()
+        self.wake()
         return Receipt(len(stored), sum(repeats))
 
     # -- evaluating ----------------------------------------------------------------------------
