@@ -230,7 +230,11 @@ async def send(client: httpx.AsyncClient, pod: str, load: Load) -> None:
 
 async def offer(port: int, child: subprocess.Popen[bytes], seconds: float, rate: float) -> Load:
     load = Load()
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=1000)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive timeout would close them
+    # under a request (a ReadError, the client's race, not the service's).
+    limits = httpx.Limits(
+        max_connections=None, max_keepalive_connections=1000, keepalive_expiry=2.0
+    )
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60
     ) as client:
@@ -262,10 +266,14 @@ def first_steps_started(database: Path) -> int:
     return int(count)
 
 
-async def settle(database: Path, expected: int, limit: float = 120.0) -> None:
-    """After the load: until every first step has started, or ``limit`` seconds passed."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline and first_steps_started(database) < expected:
+async def settle(database: Path, expected: int, stall: float = 30.0) -> None:
+    """After the load: until every first step has started, or none started for ``stall`` s."""
+    seen, since = -1, time.monotonic()
+    while (count := first_steps_started(database)) < expected:
+        if count != seen:
+            seen, since = count, time.monotonic()
+        elif time.monotonic() - since > stall:
+            return
         await asyncio.sleep(0.5)
 
 
