@@ -125,11 +125,13 @@ class Engine(Driving, Finishing, Loading, Operations):
         groups: Iterable[str] = (),
         gate: str | None = None,
         execution_id: str | None = None,
+        record: Batch | None = None,
     ) -> Execution:
         """Create an execution; it is durable when this returns.
 
-        ``execution_id``: chosen by the caller, so it can record its intent first (the intake
-        writes "alert X started execution Y" before starting Y, and never starts it twice)."""
+        ``execution_id``: chosen by the caller. ``record``: the caller's records to commit in the
+        same transaction (the intake's decision "alert X started execution Y": neither exists
+        without the other)."""
         compiled = (await self.revision(revision)).workflows.get(workflow)
         if compiled is None:
             raise EngineError(f"revision {revision} has no workflow {workflow!r}")
@@ -154,7 +156,10 @@ class Engine(Driving, Finishing, Loading, Operations):
         )
         execution.header_dirty = True
         execution.note(now, "created", policy=policy, target=target, mode=mode)
-        await self.save(execution)
+        batch = self.batch(execution)
+        if record is not None:
+            batch.extend(record)
+        await self.store.save(batch)
         self.active[execution.id] = execution
         self.groups[execution.id] = list(groups)
         self._activate(execution)

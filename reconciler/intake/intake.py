@@ -9,9 +9,8 @@ For each firing alert and each policy that matches it, in priority order: a poli
 started (or queued) an execution for this alert (fingerprint and startsAt) starts nothing more;
 otherwise the kill switch, then the policy's guardrails (open execution per target, cooldown,
 max_concurrent, the circuit of max_executions, require_approval) decide, and the decision is
-recorded either way. A "started" decision is recorded, with the execution's id, *before* the
-execution is created, so a crash in between is finished on the next evaluation instead of
-starting a second one. A resolved alert cancels what it started under policies with
+recorded either way. A "started" decision commits in the same transaction as the execution it
+creates: a crash leaves both or neither, never a second start. A resolved alert cancels what it started under policies with
 ``on_resolved: cancel``; its resolution stays on the stored alert.
 """
 
@@ -30,10 +29,10 @@ from reconciler.engine.clock import Clock, SystemClock
 from reconciler.engine.engine import Engine
 from reconciler.engine.state import iso, parse_iso
 from reconciler.intake import records
-from reconciler.matching.admission import Admission, Past, admit
+from reconciler.matching.admission import Past, admit
 from reconciler.matching.matcher import Match, Matcher
 from reconciler.metrics import Metrics
-from reconciler.store.base import FINAL, Store
+from reconciler.store.base import FINAL, Batch, Store
 from reconciler.validation.compiled import Revision
 
 log = structlog.get_logger("reconciler.intake")
@@ -121,57 +120,66 @@ class Intake:
             page = await self.store.pending_alerts(PAGE)
             if not page:
                 return done
-            for record in page:
-                await self._evaluate(record, self.active)
-                await self.store.finish_alert(
-                    record["fingerprint"], record["starts_at"], record["deliveries"]
-                )
-                done += 1
+            await self._evaluate_page(page, self.active)
+            done += len(page)
         return done
 
-    async def _evaluate(self, record: dict[str, Any], active: Active) -> None:
-        alert = records.from_record(record)
+    async def _evaluate_page(self, page: list[dict[str, Any]], active: Active) -> None:
+        """Decide for a page of alerts in memory, in order; then write. Each start commits with
+        its decision; the other decisions and the page's end commit together. A page takes a
+        few round trips to the store whatever its size, so a backlog drains in big pages."""
         now = self.clock.now()
-        result = active.matcher.match(alert, now)
-        for policy, error in result.errors:
-            log.warning("policy match failed", policy=policy, alert=alert.name, error=error)
-        earlier = await self.store.decisions(
-            fingerprint=record["fingerprint"], starts_at=record["starts_at"], limit=10_000
-        )
-        started = {d["policy"]: d for d in earlier if d["decision"] in STARTING}
-        for match in result.matches:
-            if alert.status == "resolved":
-                await self._resolved(record, match, started.get(match.policy.name), now)
-            else:
+        earlier = await self.store.decisions_of([(r["fingerprint"], r["starts_at"]) for r in page])
+        started = {_key(d, d["policy"]): d for d in earlier if d["decision"] in STARTING}
+        history = _History(self.store, now)
+        starts: list[tuple[Alert, Match, dict[str, Any]]] = []
+        cancels: list[tuple[dict[str, Any], Match, dict[str, Any]]] = []
+        decided: list[dict[str, Any]] = []
+        for record in page:
+            alert = records.from_record(record)
+            result = active.matcher.match(alert, now)
+            for policy, error in result.errors:
+                log.warning("policy match failed", policy=policy, alert=alert.name, error=error)
+            for match in result.matches:
+                prior = started.get(_key(record, match.policy.name))
+                if alert.status == "resolved":
+                    if prior is not None and match.policy.definition.spec.on_resolved == "cancel":
+                        cancels.append((record, match, prior))
+                    continue
                 self.metrics.alerts_matched.labels(policy=match.policy.name).inc()
-                await self._firing(record, alert, match, started.get(match.policy.name), active)
+                if prior is not None:  # a re-delivery: it already started (or queued) one
+                    self.metrics.alerts_deduplicated.inc()
+                    continue
+                decision = await self._firing(record, match, history, active)
+                if decision["decision"] in STARTING:
+                    starts.append((alert, match, decision))
+                    started[_key(record, match.policy.name)] = decision
+                else:
+                    decided.append(decision)
+        await asyncio.gather(*(self._start(alert, match, d) for alert, match, d in starts))
+        for record, match, prior in cancels:
+            cancelled = await self._resolved(record, match, prior)
+            if cancelled is not None:
+                decided.append(cancelled)
+        done = [(r["fingerprint"], r["starts_at"], r["deliveries"]) for r in page]
+        await self.store.save(Batch(decisions=decided, alerts_done=done))
 
     async def _firing(
-        self,
-        record: dict[str, Any],
-        alert: Alert,
-        match: Match,
-        started: dict[str, Any] | None,
-        active: Active,
-    ) -> None:
-        if started is not None:
-            self.metrics.alerts_deduplicated.inc()
-            if await self.store.load(started["execution"]) is None:  # crashed before creating it
-                await self._start(alert, match, started)
-            return
+        self, record: dict[str, Any], match: Match, history: _History, active: Active
+    ) -> dict[str, Any]:
         if match.error is not None:
-            await self._decide(record, match, "error", match.error, revision=active.name)
-            return
+            return self._decide(record, match, "error", match.error, revision=active.name)
         if self.engine.suspended:
-            await self._decide(
+            return self._decide(
                 record, match, "refused", self.engine.suspended, revision=active.name
             )
-            return
-        admission = await self._admission(match)
+        guardrails = match.policy.definition.spec.guardrails
+        past = await history.of(match.policy.name, _lookback(guardrails))
+        admission = admit(guardrails, match.target, history.now, past)
         if admission.decision == "refuse":
-            await self._decide(record, match, "refused", admission.reason, revision=active.name)
-            return
-        decision = await self._decide(
+            return self._decide(record, match, "refused", admission.reason, revision=active.name)
+        past.append(Past(match.target, history.now, finished=False))  # for the rest of the page
+        return self._decide(
             record,
             match,
             "awaiting_approval" if admission.decision == "approve" else "started",
@@ -179,17 +187,6 @@ class Intake:
             revision=active.name,
             execution=self.engine.new_id(match.workflow),
         )
-        await self._start(alert, match, decision)
-
-    async def _admission(self, match: Match) -> Admission:
-        guardrails = match.policy.definition.spec.guardrails
-        now = self.clock.now()
-        since = iso(now - _lookback(guardrails))
-        past = [
-            Past(h["target"], parse_iso(h["created_at"]), h["status"] in FINAL)
-            for h in await self.store.policy_history(match.policy.name, since)
-        ]
-        return admit(guardrails, match.target, now, past)
 
     async def _start(self, alert: Alert, match: Match, decision: dict[str, Any]) -> None:
         spec = match.policy.definition.spec
@@ -203,23 +200,18 @@ class Intake:
             mode="dry-run" if self.dry_run else spec.mode,
             gate=decision["reason"] if decision["decision"] == "awaiting_approval" else None,
             execution_id=decision["execution"],
+            record=Batch(decisions=[decision]),
         )
         self.metrics.executions_started.labels(workflow=match.workflow).inc()
 
     async def _resolved(
-        self,
-        record: dict[str, Any],
-        match: Match,
-        started: dict[str, Any] | None,
-        now: datetime,
-    ) -> None:
-        if started is None or match.policy.definition.spec.on_resolved != "cancel":
-            return
+        self, record: dict[str, Any], match: Match, started: dict[str, Any]
+    ) -> dict[str, Any] | None:
         stored = await self.store.load(started["execution"])
         if stored is None or stored.header["status"] in FINAL:
-            return
+            return None
         await self.engine.cancel(started["execution"], reason="alert resolved")
-        await self._decide(
+        return self._decide(
             record,
             match,
             "cancelled",
@@ -228,7 +220,7 @@ class Intake:
             execution=started["execution"],
         )
 
-    async def _decide(
+    def _decide(
         self,
         record: dict[str, Any],
         match: Match,
@@ -238,6 +230,7 @@ class Intake:
         revision: str,
         execution: str | None = None,
     ) -> dict[str, Any]:
+        """A decision, logged and counted; the caller has it stored."""
         entry = {
             "at": iso(self.clock.now()),
             "fingerprint": record["fingerprint"],
@@ -251,7 +244,6 @@ class Intake:
             "execution": execution,
             "revision": revision,
         }
-        await self.store.save_decision(entry)
         self.metrics.decisions.labels(policy=match.policy.name, decision=decision).inc()
         log.info(
             "decision",
@@ -264,6 +256,27 @@ class Intake:
             execution=execution,
         )
         return entry
+
+
+class _History:
+    """Earlier executions of each policy, read once per page and extended by its starts."""
+
+    def __init__(self, store: Store, now: datetime) -> None:
+        self.store = store
+        self.now = now
+        self._by_policy: dict[str, list[Past]] = {}
+
+    async def of(self, policy: str, lookback: timedelta) -> list[Past]:
+        if policy not in self._by_policy:
+            rows = await self.store.policy_history(policy, iso(self.now - lookback))
+            self._by_policy[policy] = [
+                Past(h["target"], parse_iso(h["created_at"]), h["status"] in FINAL) for h in rows
+            ]
+        return self._by_policy[policy]
+
+
+def _key(record: dict[str, Any], policy: str) -> tuple[str, str, str]:
+    return (record["fingerprint"], record["starts_at"], policy)
 
 
 STARTING = ("started", "awaiting_approval")

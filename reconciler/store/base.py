@@ -22,14 +22,23 @@ class Batch:
     timeline: list[tuple[str, dict[str, Any]]] = field(
         default_factory=list
     )  # (execution id, entry)
+    # The intake's: decisions taken, and alerts evaluated (fingerprint, starts_at, deliveries:
+    # no longer pending unless delivered again meanwhile). In the same transaction as the
+    # execution a decision starts, so neither exists without the other.
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    alerts_done: list[tuple[str, str, int]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.executions or self.nodes or self.timeline)
+        return bool(
+            self.executions or self.nodes or self.timeline or self.decisions or self.alerts_done
+        )
 
     def extend(self, other: Batch) -> None:
         self.executions.extend(other.executions)
         self.nodes.extend(other.nodes)
         self.timeline.extend(other.timeline)
+        self.decisions.extend(other.decisions)
+        self.alerts_done.extend(other.alerts_done)
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,9 @@ class Store(Protocol):
 
     async def save_decision(self, decision: dict[str, Any]) -> None:
         """Record what the intake decided for an alert and a policy (durable on return)."""
+
+    async def decisions_of(self, alerts: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Every decision taken for these alerts (fingerprint, starts_at), oldest first."""
 
     async def decisions(
         self,

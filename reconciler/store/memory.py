@@ -37,6 +37,7 @@ class MemoryStore(MemoryIntake):
         headers = [_copy(h) for h in batch.executions]
         nodes = [(execution, _copy(record)) for execution, record in batch.nodes]
         entries = [(execution, _copy(entry)) for execution, entry in batch.timeline]
+        decisions = [_copy(d) for d in batch.decisions]
         self.saves += 1
         for header in headers:
             self._executions[header["id"]] = header
@@ -44,6 +45,7 @@ class MemoryStore(MemoryIntake):
             self._nodes.setdefault(execution, {})[(record["key"], record["run"])] = record
         for execution, entry in entries:
             self._timeline.setdefault(execution, []).append(entry)
+        self._record_intake(decisions, list(batch.alerts_done))
 
     async def load(self, execution_id: str) -> StoredExecution | None:
         header = self._executions.get(execution_id)

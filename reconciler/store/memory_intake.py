@@ -77,9 +77,7 @@ class MemoryIntake:
         return [self._view(r) for r in rows[:limit]]
 
     async def finish_alert(self, fingerprint: str, starts_at: str, deliveries: int) -> None:
-        row = self._alerts.get((fingerprint, starts_at))
-        if row is not None and row["deliveries"] == deliveries:
-            row["pending"] = False
+        self._record_intake([], [(fingerprint, starts_at, deliveries)])
 
     async def alerts(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         rows = [
@@ -90,6 +88,22 @@ class MemoryIntake:
 
     async def save_decision(self, decision: dict[str, Any]) -> None:
         self._decisions.append(_copy(decision))
+
+    def _record_intake(
+        self, decisions: list[dict[str, Any]], done: list[tuple[str, str, int]]
+    ) -> None:
+        """The intake's part of a saved batch (already copied)."""
+        self._decisions.extend(decisions)
+        for fingerprint, starts_at, deliveries in done:
+            row = self._alerts.get((fingerprint, starts_at))
+            if row is not None and row["deliveries"] == deliveries:
+                row["pending"] = False
+
+    async def decisions_of(self, alerts: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        keys = set(alerts)
+        found = [d for d in self._decisions if (d["fingerprint"], d["starts_at"]) in keys]
+        copied: list[dict[str, Any]] = _copy(found)
+        return copied
 
     async def decisions(
         self,

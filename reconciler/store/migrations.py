@@ -72,4 +72,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX executions_by_policy ON executions (policy, target, created_at);
     """,
+    # 3: lookups on the intake's path that must not grow with history: the newest alert (its
+    # sequence), a policy's open executions, and its recent ones.
+    """
+    CREATE INDEX alerts_by_seq ON alerts (seq);
+    CREATE INDEX executions_open_by_policy ON executions (policy)
+        WHERE status NOT IN ('succeeded', 'failed', 'cancelled');
+    CREATE INDEX executions_by_policy_created ON executions (policy, created_at);
+    """,
 ]

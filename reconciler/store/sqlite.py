@@ -299,9 +299,13 @@ class _Rows:
         self.nodes: list[tuple[Any, ...]] = []
         self.executions: list[tuple[Any, ...]] = []
         self.timeline: list[tuple[str, str]] = []
+        self.decisions: list[tuple[Any, ...]] = []
+        self.alerts_done: list[tuple[str, str, int]] = []
 
     def __bool__(self) -> bool:
-        return bool(self.nodes or self.executions or self.timeline)
+        return bool(
+            self.nodes or self.executions or self.timeline or self.decisions or self.alerts_done
+        )
 
     def add(self, batch: Batch) -> None:
         """Encode a batch whole, or raise and add nothing."""
@@ -324,9 +328,16 @@ class _Rows:
             for h in batch.executions
         ]
         timeline = [(execution, json.dumps(entry)) for execution, entry in batch.timeline]
+        decisions = [
+            (d["fingerprint"], d["starts_at"], d["policy"], d.get("execution"), d["decision"],
+             json.dumps(d))
+            for d in batch.decisions
+        ]  # fmt: skip
         self.nodes += nodes
         self.executions += executions
         self.timeline += timeline
+        self.decisions += decisions
+        self.alerts_done += batch.alerts_done
 
     def write(self, connection: sqlite3.Connection) -> None:
         connection.executemany(
@@ -343,6 +354,16 @@ class _Rows:
         )
         connection.executemany(
             "INSERT INTO timeline (execution, entry) VALUES (?, ?)", self.timeline
+        )
+        connection.executemany(
+            "INSERT INTO decisions (fingerprint, starts_at, policy, execution, decision, record) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            self.decisions,
+        )
+        connection.executemany(
+            "UPDATE alerts SET pending = 0 WHERE fingerprint = ? AND starts_at = ? "
+            "AND deliveries = ?",
+            self.alerts_done,
         )
 
 

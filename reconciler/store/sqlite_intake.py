@@ -12,11 +12,16 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.store.base import Batch
+
 _FINAL = "('succeeded', 'failed', 'cancelled')"
 
 
 class SqliteIntake:
     async def _read(self, call: Callable[[sqlite3.Connection], Any]) -> Any:
+        raise NotImplementedError
+
+    async def save(self, batch: Batch) -> None:
         raise NotImplementedError
 
     async def count_by_status(self) -> dict[str, int]:
@@ -29,12 +34,23 @@ class SqliteIntake:
 
     async def policy_history(self, policy: str, since: str) -> list[dict[str, Any]]:
         def read(connection: sqlite3.Connection) -> list[dict[str, Any]]:
-            rows = connection.execute(
-                "SELECT id, target, status, created_at FROM executions WHERE policy = ? "  # noqa: S608
-                f"AND (status NOT IN {_FINAL} OR created_at >= ?)",
-                (policy, since),
-            )
-            return [{"id": i, "target": t, "status": s, "created_at": c} for i, t, s, c in rows]
+            # Two indexed lookups (open ones; recent ones), not a scan of the policy's history.
+            found = {}
+            for query, values in (
+                (
+                    "SELECT id, target, status, created_at FROM executions WHERE policy = ? "  # noqa: S608
+                    f"AND status NOT IN {_FINAL}",
+                    (policy,),
+                ),
+                (
+                    "SELECT id, target, status, created_at FROM executions "
+                    "WHERE policy = ? AND created_at >= ?",
+                    (policy, since),
+                ),
+            ):
+                for i, t, s, c in connection.execute(query, values):
+                    found[i] = {"id": i, "target": t, "status": s, "created_at": c}
+            return list(found.values())
 
         history: list[dict[str, Any]] = await self._read(read)
         return history
@@ -96,14 +112,7 @@ class SqliteIntake:
         return pending
 
     async def finish_alert(self, fingerprint: str, starts_at: str, deliveries: int) -> None:
-        def write(connection: sqlite3.Connection) -> None:
-            connection.execute(
-                "UPDATE alerts SET pending = 0 WHERE fingerprint = ? AND starts_at = ? "
-                "AND deliveries = ?",
-                (fingerprint, starts_at, deliveries),
-            )
-
-        await self._read(write)
+        await self.save(Batch(alerts_done=[(fingerprint, starts_at, deliveries)]))
 
     async def alerts(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         def read(connection: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -120,23 +129,23 @@ class SqliteIntake:
         return found
 
     async def save_decision(self, decision: dict[str, Any]) -> None:
-        record = json.dumps(decision)
+        await self.save(Batch(decisions=[decision]))
 
-        def write(connection: sqlite3.Connection) -> None:
-            connection.execute(
-                "INSERT INTO decisions (fingerprint, starts_at, policy, execution, decision, record) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    decision["fingerprint"],
-                    decision["starts_at"],
-                    decision["policy"],
-                    decision.get("execution"),
-                    decision["decision"],
-                    record,
-                ),
+    async def decisions_of(self, alerts: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        if not alerts:
+            return []
+
+        def read(connection: sqlite3.Connection) -> list[dict[str, Any]]:
+            pairs = ", ".join("(?, ?)" for _ in alerts)  # placeholders only; values are bound
+            rows = connection.execute(
+                "SELECT record FROM decisions WHERE (fingerprint, starts_at) IN "  # noqa: S608
+                f"(VALUES {pairs}) ORDER BY seq",
+                [value for pair in alerts for value in pair],
             )
+            return [json.loads(record) for (record,) in rows]
 
-        await self._read(write)
+        found: list[dict[str, Any]] = await self._read(read)
+        return found
 
     async def decisions(
         self,

@@ -6,11 +6,14 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from reconciler.definitions.alert import Alert
 from reconciler.definitions.loader import MemoryTree
 from reconciler.engine.clock import FakeClock
 from reconciler.engine.engine import Engine
 from reconciler.intake.intake import Intake
+from reconciler.store.base import Batch
 from reconciler.store.memory import MemoryStore
 from reconciler.validation import revision
 
@@ -53,26 +56,34 @@ async def intake_on(store: MemoryStore) -> Intake:
     return intake
 
 
-def test_a_decision_recorded_before_a_crash_is_completed_not_doubled() -> None:
+class FailingOnce(MemoryStore):
+    """A store whose disk fails once, at the commit that starts an execution."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    async def save(self, batch: Batch) -> None:
+        if batch.decisions and batch.executions and not self.failed:
+            self.failed = True
+            raise OSError("disk I/O error")
+        await super().save(batch)
+
+
+def test_a_start_and_its_decision_commit_together_so_a_failure_leaves_neither() -> None:
     async def go() -> None:
-        store = MemoryStore()
+        store = FailingOnce()
         intake = await intake_on(store)
         await intake.receive([hold()])
-        # As if the process died after writing "started e-1" and before creating e-1.
-        await store.save_decision(
-            {
-                "fingerprint": hold().fingerprint,
-                "starts_at": "2026-01-01T11:00:00Z",
-                "policy": "hold",
-                "decision": "started",
-                "reason": "",
-                "execution": "hold-crashed",
-                "revision": "r1",
-            }
-        )
+        with pytest.raises(OSError):
+            await intake.drain()
+        assert await store.decisions() == [] and await store.query() == []
+        assert len(await store.pending_alerts()) == 1  # evaluated again, not lost
         await intake.drain()
-        assert (await store.load("hold-crashed")) is not None
-        assert [h["id"] for h in await store.query()] == ["hold-crashed"]
+        (execution,) = await store.query()
+        assert [(d["decision"], d["execution"]) for d in await store.decisions()] == [
+            ("started", execution["id"])
+        ]
         await intake.receive([hold()])  # a re-delivery afterwards starts nothing
         await intake.drain()
         assert len(await store.query()) == 1

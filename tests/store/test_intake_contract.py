@@ -145,3 +145,33 @@ def test_firing_since_is_the_start_of_the_alert_firing_now(store, run):
         return none, firing, await store.firing_since("f1")
 
     assert run(store, body) == (None, "2026-01-01T00:00:00Z", None)
+
+
+def test_decisions_and_evaluated_alerts_commit_with_the_execution_they_start(
+    store, run, records
+):
+    from reconciler.store.base import Batch
+
+    execution = records.execution("e1")
+    started = records.batch(execution)
+    started.decisions.append(
+        {"fingerprint": "f1", "starts_at": "s1", "policy": "p", "decision": "started",
+         "execution": "e1"}
+    )  # fmt: skip
+    started.alerts_done.append(("f1", "2026-01-01T00:00:00Z", 1))
+
+    async def body(store):
+        await store.receive_alerts([alert()], "t1")
+        await store.save(started)
+        await store.save(Batch(decisions=[{**started.decisions[0], "fingerprint": "f2"}]))
+        return (
+            await store.pending_alerts(),
+            await store.decisions_of([("f1", "s1"), ("f2", "s1"), ("f3", "s1")]),
+            await store.load("e1"),
+        )
+
+    pending, found, loaded = run(store, body)
+
+    assert pending == []
+    assert [d["fingerprint"] for d in found] == ["f1", "f2"]
+    assert loaded is not None
