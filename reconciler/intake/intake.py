@@ -129,10 +129,12 @@ class Intake:
         its decision; the other decisions and the page's end commit together. A page takes a
         few round trips to the store whatever its size, so a backlog drains in big pages."""
         now = self.clock.now()
-        earlier = await self.store.decisions_of([(r["fingerprint"], r["starts_at"]) for r in page])
+        # Only an alert delivered before can have decisions (the common case is a first one).
+        redelivered = [(r["fingerprint"], r["starts_at"]) for r in page if r["deliveries"] > 1]
+        earlier = await self.store.decisions_of(redelivered) if redelivered else []
         started = {_key(d, d["policy"]): d for d in earlier if d["decision"] in STARTING}
         history = _History(self.store, now)
-        starts: list[tuple[Alert, Match, dict[str, Any]]] = []
+        starts: list[tuple[dict[str, Any], Alert, Match, dict[str, Any]]] = []
         cancels: list[tuple[dict[str, Any], Match, dict[str, Any]]] = []
         decided: list[dict[str, Any]] = []
         for record in page:
@@ -152,17 +154,22 @@ class Intake:
                     continue
                 decision = await self._firing(record, match, history, active)
                 if decision["decision"] in STARTING:
-                    starts.append((alert, match, decision))
+                    starts.append((record, alert, match, decision))
                     started[_key(record, match.policy.name)] = decision
                 else:
                     decided.append(decision)
-        await asyncio.gather(*(self._start(alert, match, d) for alert, match, d in starts))
         for record, match, prior in cancels:
             cancelled = await self._resolved(record, match, prior)
             if cancelled is not None:
                 decided.append(cancelled)
-        done = [(r["fingerprint"], r["starts_at"], r["deliveries"]) for r in page]
-        await self.store.save(Batch(decisions=decided, alerts_done=done))
+        # One group commit for the page: each start with its decision and its alert's "done"
+        # mark, and the other decisions with the other alerts' marks.
+        starting = {_done(record) for record, _, _, _ in starts}
+        others = [_done(record) for record in page if _done(record) not in starting]
+        await asyncio.gather(
+            *(self._start(alert, m, d, _done(record)) for record, alert, m, d in starts),
+            self.store.save(Batch(decisions=decided, alerts_done=others)),
+        )
 
     async def _firing(
         self, record: dict[str, Any], match: Match, history: _History, active: Active
@@ -188,7 +195,9 @@ class Intake:
             execution=self.engine.new_id(match.workflow),
         )
 
-    async def _start(self, alert: Alert, match: Match, decision: dict[str, Any]) -> None:
+    async def _start(
+        self, alert: Alert, match: Match, decision: dict[str, Any], done: tuple[str, str, int]
+    ) -> None:
         spec = match.policy.definition.spec
         await self.engine.start(
             revision=decision["revision"],
@@ -200,7 +209,7 @@ class Intake:
             mode="dry-run" if self.dry_run else spec.mode,
             gate=decision["reason"] if decision["decision"] == "awaiting_approval" else None,
             execution_id=decision["execution"],
-            record=Batch(decisions=[decision]),
+            record=Batch(decisions=[decision], alerts_done=[done]),
         )
         self.metrics.executions_started.labels(workflow=match.workflow).inc()
 
@@ -277,6 +286,11 @@ class _History:
 
 def _key(record: dict[str, Any], policy: str) -> tuple[str, str, str]:
     return (record["fingerprint"], record["starts_at"], policy)
+
+
+def _done(record: dict[str, Any]) -> tuple[str, str, int]:
+    """An alert's "evaluated" mark (void if it was delivered again meanwhile)."""
+    return (record["fingerprint"], record["starts_at"], record["deliveries"])
 
 
 STARTING = ("started", "awaiting_approval")

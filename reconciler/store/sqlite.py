@@ -36,6 +36,11 @@ class SqliteStore(SqliteIntake):
         self.max_batch = max_batch
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
+        # Reads have their own connection and thread: WAL lets them run beside the writer, so
+        # a lookup never waits behind a group commit's fsync. (Every write a caller awaited is
+        # committed, so a read issued after it sees it.)
+        self._reads: queue.Queue[Any] = queue.Queue()
+        self._reader: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.commits = 0
 
@@ -48,13 +53,46 @@ class SqliteStore(SqliteIntake):
         )
         self._thread.start()
         await ready
+        if self.path != ":memory:":  # a second connection to :memory: would be another database
+            reader_ready: asyncio.Future[None] = self._loop.create_future()
+            self._reader = threading.Thread(
+                target=self._run_reader,
+                args=(reader_ready,),
+                name="reconciler-sqlite-reads",
+                daemon=True,
+            )
+            self._reader.start()
+            await reader_ready
 
     async def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            self._reads.put(_STOP)
+            await asyncio.to_thread(reader.join)
         thread, self._thread = self._thread, None
         if thread is None:
             return
         self._queue.put(_STOP)
         await asyncio.to_thread(thread.join)
+
+    def _run_reader(self, ready: asyncio.Future[None]) -> None:
+        try:
+            connection = sqlite3.connect(self.path, check_same_thread=False)
+            connection.execute("PRAGMA query_only=ON")
+        except BaseException as exc:
+            self._reader = None
+            self._resolve(ready, error=exc)
+            return
+        self._resolve(ready, None)
+        try:
+            while (item := self._reads.get()) is not _STOP:
+                _, call, future = item
+                try:
+                    self._resolve(future, call(connection))
+                except Exception as exc:
+                    self._resolve(future, error=exc)
+        finally:
+            connection.close()
 
     # -- the worker thread -------------------------------------------------------------------
     def _run(self, ready: asyncio.Future[None]) -> None:
@@ -176,6 +214,16 @@ class SqliteStore(SqliteIntake):
         return await future
 
     async def _read(self, call: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run a read-only ``call`` on the reader's connection."""
+        if self._reader is None:
+            return await self._submit("read", call)
+        assert self._loop is not None
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._reads.put(("read", call, future))
+        return await future
+
+    async def _write(self, call: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``call`` on the writer's connection, in order with the batches."""
         return await self._submit("read", call)
 
     # -- the Store interface -----------------------------------------------------------------
@@ -277,7 +325,7 @@ class SqliteStore(SqliteIntake):
                 "INSERT OR IGNORE INTO revisions (id, files) VALUES (?, ?)", (revision, encoded)
             )
 
-        await self._read(write)
+        await self._write(write)
 
     async def load_revision(self, revision: str) -> dict[str, bytes] | None:
         def read(connection: sqlite3.Connection) -> dict[str, bytes] | None:

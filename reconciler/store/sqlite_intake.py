@@ -21,6 +21,9 @@ class SqliteIntake:
     async def _read(self, call: Callable[[sqlite3.Connection], Any]) -> Any:
         raise NotImplementedError
 
+    async def _write(self, call: Callable[[sqlite3.Connection], Any]) -> Any:
+        raise NotImplementedError
+
     async def save(self, batch: Batch) -> None:
         raise NotImplementedError
 
@@ -84,7 +87,7 @@ class SqliteIntake:
                 raise
             return repeats
 
-        repeats: list[bool] = await self._read(write)
+        repeats: list[bool] = await self._write(write)
         return repeats
 
     async def firing_since(self, fingerprint: str) -> str | None:
@@ -197,7 +200,7 @@ class SqliteIntake:
                 (key, encoded),
             )
 
-        await self._read(write)
+        await self._write(write)
 
 
 def _alert(record: str, deliveries: int, first: str, last: str, pending: int) -> dict[str, Any]:

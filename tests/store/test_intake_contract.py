@@ -147,9 +147,7 @@ def test_firing_since_is_the_start_of_the_alert_firing_now(store, run):
     assert run(store, body) == (None, "2026-01-01T00:00:00Z", None)
 
 
-def test_decisions_and_evaluated_alerts_commit_with_the_execution_they_start(
-    store, run, records
-):
+def test_decisions_and_evaluated_alerts_commit_with_the_execution_they_start(store, run, records):
     from reconciler.store.base import Batch
 
     execution = records.execution("e1")

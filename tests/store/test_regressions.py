@@ -32,7 +32,7 @@ def test_a_failing_batch_does_not_undo_the_batches_committed_with_it(tmp_path):
         await store.open()
         try:
             gate = threading.Event()  # hold the writer so both saves land in one group
-            held = asyncio.ensure_future(store._read(lambda c: gate.wait(timeout=60)))
+            held = asyncio.ensure_future(store._write(lambda c: gate.wait(timeout=60)))
             good = asyncio.ensure_future(store.save(Batch(executions=[header("good")])))
             bad = asyncio.ensure_future(
                 store.save(

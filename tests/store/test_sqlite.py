@@ -92,7 +92,7 @@ def test_journal_mode_is_wal(path, run):
 )
 def test_synchronous_setting_reaches_the_writer_connection(path, run, options, expected):
     async def body(store):
-        return await store._read(
+        return await store._write(
             lambda connection: connection.execute("PRAGMA synchronous").fetchone()[0]
         )
 
@@ -109,7 +109,7 @@ def test_concurrent_saves_all_complete_in_fewer_commits_than_saves(path, run, re
         # Hold the writer on a read while the saves queue up, so how they are grouped does not
         # depend on thread timing. call_soon runs after the saves' tasks have queued their batches.
         gate = threading.Event()
-        held = asyncio.ensure_future(store._read(lambda connection: gate.wait(timeout=60)))
+        held = asyncio.ensure_future(store._write(lambda connection: gate.wait(timeout=60)))
         saves = asyncio.gather(*(store.save(batch) for batch in batches))
         asyncio.get_running_loop().call_soon(gate.set)
         await held
