@@ -2,7 +2,8 @@
 
 1. Alert POST -> first step started, p50 and p99 (target p99 <= 10 ms), with alerts arriving
    at 200 alerts/s for 60 s (``--rate``, ``--seconds``). The service runs as ``reconciler run``
-   builds it (``Service`` + ``create_app`` under uvicorn, no tokens, SQLite synchronous=FULL) in
+   builds it (``Service`` + ``create_app`` under uvicorn with uvloop and httptools, no tokens,
+   SQLite synchronous=FULL) in
    a child process (``bench/service.py --serve DIR PORT``); the load generator is this process
    (asyncio + one httpx.AsyncClient). They are separate processes sharing the machine's cores.
    The repository is a local Git repo with one Workflow (``first``: core.set, ``second``:
@@ -418,6 +419,15 @@ def show_profile(path: Path, top: int = 25) -> None:
         stats.strip_dirs().sort_stats(order).print_stats(top)
 
 
+def _loop_name() -> str:
+    """The event loop uvicorn picks (``loop="auto"``): uvloop when installed."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio loop, h11"
+    return "uvloop, httptools"
+
+
 def main() -> None:
     quiet_logs()
     parser = argparse.ArgumentParser()
@@ -432,7 +442,8 @@ def main() -> None:
         return
     runs = 1 if args.profile else args.runs
     print(
-        f"service in a child process (uvicorn, asyncio loop), load from this process (httpx); "
+        f"service in a child process (uvicorn, {_loop_name()}), load from this process "
+        f"(httpx, asyncio); "
         f"{os.cpu_count()} CPUs; {args.rate:g} alerts/s for {args.seconds:g} s, open loop; "
         f"{runs} run(s)",
         flush=True,
