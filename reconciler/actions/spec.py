@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from reconciler.errors import NotImplementedAction
+
+if TYPE_CHECKING:
+    from reconciler.actions.kube import KubeCluster
 
 
 class Params(BaseModel):
@@ -41,6 +44,7 @@ class ActionContext:
     attempt: int
     dry_run: bool = False
     log: Callable[[str, Mapping[str, Any]], None] = lambda event, fields: None
+    cluster: KubeCluster | None = None  # None: no cluster configured
 
     @property
     def marker(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from reconciler.actions.kube import KubeCluster
 from reconciler.actions.registry import Registry, default_registry
 from reconciler.definitions.loader import MemoryTree
 from reconciler.engine import control, scheduler
@@ -61,6 +62,7 @@ class Engine(Driving, Finishing, Loading, Operations):
         secrets: SecretProvider | None = None,
         sequential: bool = False,
         limits: Limits | None = None,
+        cluster: KubeCluster | None = None,
     ) -> None:
         self.store = store
         self.registry = registry or default_registry()
@@ -88,6 +90,7 @@ class Engine(Driving, Finishing, Loading, Operations):
             self._start_subflow,
             asyncio.Semaphore(self.limits.max_running_steps),
         )
+        self.steps.cluster = cluster
 
     # -- revisions -----------------------------------------------------------------------------------
     async def add_revision(self, name: str, compiled: Revision, files: dict[str, bytes]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from reconciler.actions.kube import KubeCluster
 from reconciler.actions.registry import Registry
 from reconciler.actions.spec import ActionContext, ActionSpec
 from reconciler.engine import retries, scope
@@ -55,6 +56,7 @@ class StepRunner(Waiting):
         self.save = save
         self.start_subflow = start_subflow
         self.step_slots = step_slots
+        self.cluster: KubeCluster | None = None  # Kubernetes actions' cluster (None: none)
 
     # -- starting a ready step ------------------------------------------------------------------
     async def begin(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> bool:
@@ -320,6 +322,7 @@ class StepRunner(Waiting):
             log=lambda event, fields: execution.note(
                 self.clock.now(), "log", key=node.key, event=event, **fields
             ),
+            cluster=self.cluster,
         )
         try:
             async with self.step_slots:

@@ -1,0 +1,73 @@
+"""The cluster Kubernetes actions talk to: the official client's ``ApiClient`` and a name.
+
+Built once by the service (``--cluster``) or per WorkflowTest (a simulated cluster), handed to
+every action call in its :class:`~reconciler.actions.spec.ActionContext`. The client is
+synchronous: :meth:`KubeCluster.run` calls it in a worker thread, so the event loop never
+blocks on the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import kubernetes
+
+from reconciler.errors import InputError
+
+T = TypeVar("T")
+IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+@dataclass(frozen=True)
+class KubeCluster:
+    api: kubernetes.client.ApiClient
+    name: str  # for status and errors: "in-cluster", "kubeconfig (context prod)", "sim:PATH"
+
+    async def run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(call, *args, **kwargs)
+
+    def close(self) -> None:
+        self.api.close()
+
+
+def at_url(url: str, name: str) -> KubeCluster:
+    """A cluster reached over plain HTTP without credentials (the simulated cluster)."""
+    configuration = kubernetes.client.Configuration()
+    configuration.host = url
+    return KubeCluster(kubernetes.client.ApiClient(configuration), name)
+
+
+def in_cluster() -> KubeCluster:
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_incluster_config(client_configuration=configuration)
+    return KubeCluster(kubernetes.client.ApiClient(configuration), "in-cluster")
+
+
+def from_kubeconfig(path: str | None = None, context: str | None = None) -> KubeCluster:
+    configuration = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_kube_config(
+            config_file=path, context=context, client_configuration=configuration
+        )
+        _, active = kubernetes.config.list_kube_config_contexts(config_file=path)
+    except (kubernetes.config.ConfigException, OSError) as exc:
+        raise InputError(f"--cluster kubeconfig: {exc}") from exc
+    return KubeCluster(
+        kubernetes.client.ApiClient(configuration),
+        f"kubeconfig (context {context or active.get('name', '?')})",
+    )
+
+
+def auto() -> KubeCluster | None:
+    """In-cluster configuration if present, else a kubeconfig if one is found, else none."""
+    if IN_CLUSTER_TOKEN.is_file() and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return in_cluster()
+    kubeconfig = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    if any(Path(p).is_file() for p in kubeconfig.split(os.pathsep) if p):
+        return from_kubeconfig()
+    return None
