@@ -63,6 +63,11 @@ class ServiceSettings(_Section):
     )
     secrets_dir: str = Field("", description="folder of mounted secrets for secret(name, key)")
     dry_run: bool = Field(False, description="run every execution in dry-run mode")
+    cluster: str = Field(
+        "auto",
+        description="auto (in-cluster, else a kubeconfig, else none), kubeconfig, in-cluster, "
+        "none, or sim:PATH (a simulated cluster loaded from manifests)",
+    )
     max_running_executions: int = Field(1000, ge=1, description="cap on running executions")
     max_running_steps: int = Field(256, ge=1, description="cap on running steps")
 

@@ -71,3 +71,42 @@ def auto() -> KubeCluster | None:
     if any(Path(p).is_file() for p in kubeconfig.split(os.pathsep) if p):
         return from_kubeconfig()
     return None
+
+
+# Guardrail rules' ``cluster`` collections and how to list each (SPEC §1.4).
+_VIEW_CALLS = {
+    "nodes": ("CoreV1Api", "list_node"),
+    "pods": ("CoreV1Api", "list_pod_for_all_namespaces"),
+    "deployments": ("AppsV1Api", "list_deployment_for_all_namespaces"),
+    "statefulsets": ("AppsV1Api", "list_stateful_set_for_all_namespaces"),
+    "hpas": ("AutoscalingV2Api", "list_horizontal_pod_autoscaler_for_all_namespaces"),
+    "pdbs": ("PolicyV1Api", "list_pod_disruption_budget_for_all_namespaces"),
+}
+
+
+class ClusterView:
+    """Guardrail rules' ``cluster`` view of a real cluster: one fetch of every collection per
+    evaluation, kept for ``ttl`` seconds (a drain's many evictions share one)."""
+
+    def __init__(self, cluster: KubeCluster, ttl: float = 5.0) -> None:
+        self.cluster = cluster
+        self.ttl = ttl
+        self._fetched = -ttl
+        self._objects: dict[str, list[dict[str, Any]]] = {name: [] for name in _VIEW_CALLS}
+
+    async def refresh(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._fetched < self.ttl:
+            return
+        self._objects = await self.cluster.run(self._fetch)
+        self._fetched = loop.time()
+
+    def _fetch(self) -> dict[str, list[dict[str, Any]]]:
+        objects = {}
+        for name, (api, method) in _VIEW_CALLS.items():
+            listed = getattr(getattr(kubernetes.client, api)(self.cluster.api), method)()
+            objects[name] = self.cluster.api.sanitize_for_serialization(listed)["items"]
+        return objects
+
+    def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        return self._objects

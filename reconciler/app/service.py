@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from reconciler.actions import kube
 from reconciler.actions.registry import Registry, default_registry
 from reconciler.app.views import execution_view
 from reconciler.controller.reconcile import Reconciler
@@ -26,8 +27,12 @@ from reconciler.engine.secrets import SecretProvider
 from reconciler.engine.state import Execution, Node, iso
 from reconciler.errors import InputError
 from reconciler.intake.intake import Intake
+from reconciler.matching.guardrails import GUARDED_COLLECTIONS
 from reconciler.metrics import Metrics
 from reconciler.settings import ServiceSettings
+from reconciler.sim.cluster import Cluster
+from reconciler.sim.server import SimulatedCluster, load_manifests
+from reconciler.sim.views import SimulatedView
 from reconciler.source.credentials import Credentials
 from reconciler.source.directory import DirectorySource
 from reconciler.source.opening import open_source
@@ -55,6 +60,23 @@ class ServiceHooks(GuardrailHooks):
         self, execution: Execution, node: Node, action: str, seconds: float, outcome: str
     ) -> None:
         self.metrics.step_duration.labels(action=action, outcome=outcome).observe(seconds)
+
+
+def _connect(mode: str) -> tuple[kube.KubeCluster | None, SimulatedCluster | None]:
+    """``--cluster``: the cluster Kubernetes actions use, and the simulator if it is one."""
+    if mode == "none":
+        return None, None
+    if mode == "auto":
+        return kube.auto(), None
+    if mode == "in-cluster":
+        return kube.in_cluster(), None
+    if mode == "kubeconfig":
+        return kube.from_kubeconfig(), None
+    if mode.startswith("sim:"):
+        path = Path(mode.removeprefix("sim:"))
+        sim = SimulatedCluster(Cluster.from_manifests(load_manifests(path))).start()
+        return kube.at_url(sim.url, f"simulated ({path})"), sim
+    raise InputError(f"--cluster {mode!r}: expected auto, kubeconfig, in-cluster, none or sim:PATH")
 
 
 def store_path(settings: ServiceSettings) -> Path:
@@ -118,6 +140,17 @@ class Service:
             clock=self.clock,
             interval=settings.interval,
         )
+        self.cluster, self.sim = _connect(settings.cluster)
+        self.engine.steps.cluster = self.cluster
+        if self.cluster is not None:
+            view = (
+                SimulatedView(self.sim.cluster, GUARDED_COLLECTIONS)
+                if self.sim is not None
+                else kube.ClusterView(self.cluster)
+            )
+            hooks = self.engine.hooks
+            assert isinstance(hooks, GuardrailHooks)
+            hooks.cluster = view
         self.suspension: dict[str, Any] | None = None
         self.open = False
         self._stop = asyncio.Event()
@@ -152,6 +185,10 @@ class Service:
         await self.engine.close()
         self.open = False
         await self.store.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        if self.sim is not None:
+            self.sim.stop()
         log.info("service stopped")
 
     def intake_working(self) -> bool:
@@ -195,7 +232,7 @@ class Service:
             "ready": self.open and self.intake_working(),
             "suspended": self.suspension,
             "dry_run": self.settings.dry_run,
-            "cluster": "none (Kubernetes support lands with the next release)",
+            "cluster": self.cluster.name if self.cluster else "none",
             "store": str(store_path(self.settings)),
             "executions": await self.store.count_by_status(),
             "source": data.pop("source"),

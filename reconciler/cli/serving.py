@@ -57,6 +57,9 @@ def run(
         str | None, _option("mounted secrets for secret()", "secrets_dir")
     ] = None,
     dry_run: Annotated[bool | None, _option("every execution in dry-run mode", "dry_run")] = None,
+    cluster: Annotated[
+        str | None, _option("auto, kubeconfig, in-cluster, none or sim:PATH [auto]", "cluster")
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="settings file (YAML)", envvar="RECONCILER_CONFIG")
     ] = None,

@@ -35,6 +35,12 @@ class GuardrailHooks(Hooks):
     ) -> Gate:
         if not mutating:
             return ALLOW
+        refresh = getattr(self.cluster, "refresh", None)
+        if refresh is not None:  # a live cluster: fetched off the event loop, then evaluated
+            try:
+                await refresh()
+            except Exception as exc:  # fail closed: no view, no mutation
+                return Gate("deny", f"guardrails could not read the cluster: {exc}")
         outcomes = guardrails.evaluate(
             self.rules_for(execution),
             action,

@@ -162,6 +162,7 @@ class Running:
 
 
 def settings(tmp_path: Path, repo: str, **overrides: Any) -> ServiceSettings:
+    overrides.setdefault("cluster", "none")  # never the developer's kubeconfig
     return ServiceSettings(repo=repo, state_dir=str(tmp_path / "state"), interval=0.2, **overrides)
 
 

@@ -57,6 +57,7 @@ def test_run_fire_and_operate_executions_from_the_command_line(tmp_path: Path) -
             "--state-dir", str(tmp_path / "state"),
             "--listen", f"127.0.0.1:{port}",
             "--api-token-file", str(tmp_path / "tokens"),
+            "--cluster", "none",
         ],
         env=env,
         stdout=subprocess.PIPE,
