@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from reconciler.definitions.workflow_test import Expect
 from reconciler.engine.state import Execution
+from reconciler.errors import ExpressionError
+from reconciler.expressions.compiler import Activation, Scope, compile_expression
 
 
 def check(expect: Expect, started: list[Execution], calls: list[str]) -> list[str]:
@@ -98,4 +101,19 @@ def _outputs(wanted: dict[str, Any], execution: Execution) -> list[str]:
             failures.append(
                 f"expect.outputs.{name}: expected {value!r}, got {execution.outputs[name]!r}"
             )
+    return failures
+
+
+def cluster(sources: list[str], state: dict[str, Any], now: datetime) -> list[str]:
+    """``expect.cluster``: each CEL expression must hold over the final simulated state."""
+    failures = []
+    activation = Activation(Scope.CLUSTER, {**state, "now": now})
+    for index, source in enumerate(sources):
+        try:
+            held = compile_expression(source, Scope.CLUSTER).evaluate(activation) is True
+        except ExpressionError as exc:
+            failures.append(f"expect.cluster[{index}]: {source}: {exc.message}")
+            continue
+        if not held:
+            failures.append(f"expect.cluster[{index}]: does not hold: {source}")
     return failures

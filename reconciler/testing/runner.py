@@ -16,22 +16,31 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import yaml
+
+from reconciler.actions import kube
 from reconciler.actions.registry import Registry, default_registry
 from reconciler.definitions.alert import Alert
 from reconciler.definitions.loader import Located
-from reconciler.definitions.workflow_test import WorkflowTest
+from reconciler.definitions.workflow_test import ClusterFile, WorkflowTest
 from reconciler.engine.clock import FakeClock
 from reconciler.engine.control import waiting_for_approval
 from reconciler.engine.engine import Engine
 from reconciler.engine.gates import GuardrailHooks
 from reconciler.engine.secrets import SecretProvider
 from reconciler.engine.state import Execution, Node, parse_iso
-from reconciler.errors import ActionError, PermanentError
+from reconciler.errors import ActionError, InputError, PermanentError
 from reconciler.matching.admission import Past, admit
+from reconciler.matching.guardrails import GUARDED_COLLECTIONS
 from reconciler.matching.matcher import Matcher
+from reconciler.sim import views
+from reconciler.sim.cluster import Cluster
+from reconciler.sim.server import SimulatedCluster
+from reconciler.sim.views import SimulatedView
 from reconciler.store.memory import MemoryStore
 from reconciler.testing import expectations
 from reconciler.validation.compiled import CompiledRule, Revision
+from reconciler.validation.workflow_tests import fixture_path
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 REVISION = "workflow-test"
@@ -51,13 +60,20 @@ class TestResult:
 
 class TestHooks(GuardrailHooks):
     """Records every action call; answers mocked ones; refuses unmocked calls to the outside;
-    checks Guardrail rules before mutating actions, as the service does (on an empty cluster
-    view until the simulated cluster lands)."""
+    checks Guardrail rules before mutating actions, as the service does, on the test's
+    simulated cluster (an empty view without one)."""
 
-    def __init__(self, mocks: Mapping[str, Any], rules: tuple[CompiledRule, ...] = ()) -> None:
-        super().__init__(lambda execution: rules)
+    def __init__(
+        self,
+        mocks: Mapping[str, Any],
+        rules: tuple[CompiledRule, ...] = (),
+        cluster: SimulatedView | None = None,
+    ) -> None:
+        super().__init__(lambda execution: rules, cluster)
         self.mocks = mocks
         self.calls: list[str] = []
+        # With a simulated cluster, Kubernetes actions run against it; the rest stays offline.
+        self.offline_safe = (*_OFFLINE_SAFE, "kubernetes.") if cluster else _OFFLINE_SAFE
 
     def action_called(
         self, execution: Execution, node: Node, action: str, params: Mapping[str, Any]
@@ -72,7 +88,7 @@ class TestHooks(GuardrailHooks):
             if mock.error is not None:
                 raise ActionError(mock.error)
             return dict(mock.output)
-        if not action.startswith(_OFFLINE_SAFE):
+        if not action.startswith(self.offline_safe):
             raise PermanentError(
                 f"reconciler test: {action} is not mocked; add `mocks: {{{action}: {{output: {{...}}}}}}`"
             )
@@ -204,36 +220,73 @@ async def run_test(
     files: dict[str, bytes],
     registry: Registry | None = None,
 ) -> TestResult:
+    """Run one WorkflowTest: on a simulated cluster of its own when it has ``spec.cluster`` (or
+    asserts ``expect.cluster``), on none otherwise."""
     test = located.definition
     result = TestResult(test.metadata.name, located.path, "passed")
-    if test.spec.cluster is not None or test.spec.expect.cluster:
-        result.outcome = "skipped"
-        result.reason = "needs a cluster: the simulated cluster lands with the Kubernetes issue"
+    try:
+        manifests = _cluster_manifests(located, files)
+    except InputError as exc:
+        result.outcome, result.failures = "failed", [str(exc)]
         return result
-    hooks = TestHooks(test.spec.mocks, revision.rules)
-    engine = Engine(
-        MemoryStore(),
-        registry=registry or default_registry(),
-        clock=FakeClock(START),
-        hooks=hooks,
-        secrets=SecretProvider(values=test.spec.secrets),
-        sequential=True,
+    sim = (
+        SimulatedCluster(Cluster.from_manifests(manifests)).start()
+        if manifests is not None
+        else None
     )
-    await engine.add_revision(REVISION, revision, files)
-    scenario = _Scenario(test, engine, revision)
-    await engine.run_until_idle(on_idle=scenario.on_idle)
-    result.actions = hooks.calls
-    result.executions = [
-        {
-            "id": e.id,
-            "policy": e.policy,
-            "workflow": e.workflow,
-            "status": e.status.value,
-            "error": e.error,
-        }
-        for e in scenario.started
-    ]
-    result.failures = expectations.check(test.spec.expect, scenario.started, hooks.calls)
+    cluster = kube.at_url(sim.url, f"sim:{located.path}") if sim else None
+    try:
+        view = SimulatedView(sim.cluster, GUARDED_COLLECTIONS) if sim else None
+        hooks = TestHooks(test.spec.mocks, revision.rules, view)
+        engine = Engine(
+            MemoryStore(),
+            registry=registry or default_registry(),
+            clock=FakeClock(START),
+            hooks=hooks,
+            secrets=SecretProvider(values=test.spec.secrets),
+            sequential=True,
+            cluster=cluster,
+        )
+        await engine.add_revision(REVISION, revision, files)
+        scenario = _Scenario(test, engine, revision)
+        await engine.run_until_idle(on_idle=scenario.on_idle)
+        result.actions = hooks.calls
+        result.executions = [
+            {
+                "id": e.id,
+                "policy": e.policy,
+                "workflow": e.workflow,
+                "status": e.status.value,
+                "error": e.error,
+            }
+            for e in scenario.started
+        ]
+        result.failures = expectations.check(test.spec.expect, scenario.started, hooks.calls)
+        if sim is not None and test.spec.expect.cluster:
+            result.failures += expectations.cluster(
+                test.spec.expect.cluster, views.state(sim.cluster), START
+            )
+    finally:
+        if cluster is not None:
+            cluster.close()
+        if sim is not None:
+            sim.stop()
     if result.failures:
         result.outcome = "failed"
     return result
+
+
+def _cluster_manifests(located: Located[WorkflowTest], files: dict[str, bytes]) -> list[Any] | None:
+    """The objects of the test's cluster; None when it needs none."""
+    spec = located.definition.spec
+    if isinstance(spec.cluster, ClusterFile):
+        path = fixture_path(located.path, spec.cluster.file)
+        if path not in files:
+            raise InputError(f"{located.path}: spec.cluster.file: {path} is not in the repository")
+        try:
+            return [d for d in yaml.load_all(files[path], Loader=yaml.CSafeLoader) if d]
+        except yaml.YAMLError as exc:
+            raise InputError(f"{path}: cannot read the cluster: {exc}") from exc
+    if spec.cluster is not None:
+        return list(spec.cluster)
+    return [] if spec.expect.cluster else None
