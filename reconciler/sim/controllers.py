@@ -107,13 +107,12 @@ def _deployments(cluster: Cluster) -> None:
             current["metadata"].setdefault("annotations", {})[REVISION] = str(newest + 1)
             cluster.touch(BY_KIND["ReplicaSet"], current)
         replicas = int(spec.get("replicas", 1))
-        for rs in _owned_by(cluster, "ReplicaSet", deployment):
-            want = replicas if rs is current else 0
-            if rs["spec"].get("replicas") != want:
-                rs["spec"]["replicas"] = want
-                cluster.touch(BY_KIND["ReplicaSet"], rs)
-        _replica_set(cluster, current)
-        ready = int(current.get("status", {}).get("readyReplicas", 0))
+        older = [rs for rs in _owned_by(cluster, "ReplicaSet", deployment) if rs is not current]
+        _roll(cluster, spec.get("strategy") or {}, replicas, current, older)
+        ready = sum(
+            int(rs.get("status", {}).get("readyReplicas", 0))
+            for rs in _owned_by(cluster, "ReplicaSet", deployment)
+        )
         _set_status(
             cluster,
             deployment,
@@ -136,6 +135,51 @@ def _deployments(cluster: Cluster) -> None:
                 ],
             },
         )
+
+
+def _roll(
+    cluster: Cluster, strategy: dict[str, Any], replicas: int, current: Obj, older: list[Obj]
+) -> None:
+    """Move pods from older ReplicaSets to the current one as the Deployment controller does:
+    never more than ``maxSurge`` extra pods, never fewer than ``maxUnavailable`` below the
+    wanted ready count (defaults 25% each). A rollout whose new pods never get ready stays
+    stuck with the old pods serving, as in a real cluster."""
+    if strategy.get("type") == "Recreate":
+        for rs in older:
+            _scale(cluster, rs, 0)
+        _scale(cluster, current, replicas)
+        return
+    rolling = strategy.get("rollingUpdate") or {}
+    surge = _count(rolling.get("maxSurge", "25%"), replicas)
+    unavailable = _count(rolling.get("maxUnavailable", "25%"), replicas, up=False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    for _ in range(4 * replicas + 4):  # each pass moves at least one pod, or stops
+        moved = False
+        old_total = sum(int(rs["spec"].get("replicas", 0)) for rs in older)
+        wanted_new = min(replicas, replicas + surge - old_total)
+        size = int(current["spec"].get("replicas", 0))
+        if wanted_new > size or (not old_total and size != replicas):
+            _scale(cluster, current, replicas if not old_total else wanted_new)
+            moved = True
+        ready = sum(int(rs.get("status", {}).get("readyReplicas", 0)) for rs in [current, *older])
+        removable = ready - (replicas - unavailable)  # what may go without dropping too low
+        for rs in sorted(older, key=_revision):  # oldest first
+            size = int(rs["spec"].get("replicas", 0))
+            take = min(size, removable)
+            if take > 0:
+                _scale(cluster, rs, size - take)
+                removable -= take
+                moved = True
+        if not moved:
+            return
+
+
+def _scale(cluster: Cluster, rs: Obj, replicas: int) -> None:
+    if rs["spec"].get("replicas") != replicas:
+        rs["spec"]["replicas"] = replicas
+        cluster.touch(BY_KIND["ReplicaSet"], rs)
+        _replica_set(cluster, rs)
 
 
 def _revision(rs: Obj) -> int:
@@ -417,9 +461,11 @@ def _node_ready(node: Obj) -> bool:
     )
 
 
-def _count(value: Any, total: int) -> int:
+def _count(value: Any, total: int, up: bool = True) -> int:
+    """A number or a percentage of ``total`` (rounded up, or down)."""
     if isinstance(value, str) and value.endswith("%"):
-        return -(-int(value[:-1]) * total // 100)  # rounded up, as the disruption controller
+        share = int(value[:-1]) * total
+        return -(-share // 100) if up else share // 100
     return int(value)
 
 
