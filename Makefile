@@ -14,15 +14,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## run: the service on embedded defaults: example-repo as a local Git repository, SQLite under
-## $(STATE), the webhook and API on http://127.0.0.1:8080 (Ctrl-C stops it)
+## run: the service on embedded defaults: example-repo as a local Git repository, a simulated
+## cluster (example-repo/cluster.yaml), SQLite under $(STATE), the webhook and API on
+## http://127.0.0.1:8080 (Ctrl-C stops it)
 run: install
 	rm -rf $(STATE)/example-repo && mkdir -p $(STATE) && cp -R example-repo $(STATE)/example-repo
 	git -C $(STATE)/example-repo init -q -b main
 	git -C $(STATE)/example-repo add -A
 	git -C $(STATE)/example-repo -c user.name=reconciler -c user.email=reconciler@localhost \
 		commit -q -m "example-repo"
-	$(BIN)/reconciler run --repo $(STATE)/example-repo --state-dir $(STATE)
+	$(BIN)/reconciler run --repo $(STATE)/example-repo --state-dir $(STATE) \
+		--cluster sim:example-repo/cluster.yaml
 
 ## test: the whole test suite
 test: install

@@ -3,8 +3,8 @@
 Rendered values become arguments or environment variables, never text spliced into a command
 line. The child gets a minimal environment (PATH, HOME, LANG and the step's ``env``), not the
 engine's (which may hold tokens). Output is captured and cut at ``max_output_bytes``; the
-process group is killed at the timeout. As a Kubernetes Job (``image:``) it lands with the
-Kubernetes issue.
+process group is killed at the timeout. With ``image:`` it runs as a Kubernetes Job in the
+cluster instead (:mod:`reconciler.actions.shell_job`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from typing import Any
 
 from pydantic import Field
 
+from reconciler.actions import shell_job
 from reconciler.actions.spec import ActionContext, ActionSpec, Params
 from reconciler.definitions.durations import Duration
-from reconciler.errors import ActionError, NotImplementedAction, PermanentError
+from reconciler.errors import ActionError, PermanentError
 
 
 class ShellParams(Params):
@@ -65,9 +66,7 @@ class _Captured:
 
 async def _shell(params: ShellParams, context: ActionContext) -> dict[str, Any]:
     if params.image is not None:
-        raise NotImplementedAction(
-            "shell as a Kubernetes Job (image:) is not implemented yet (it lands with the Kubernetes issue)"
-        )
+        return await shell_job.run_job(params, context)
     environment = {k: os.environ[k] for k in _INHERITED if k in os.environ}
     environment.update(params.env)
     environment["RECONCILER_EXECUTION"] = context.execution

@@ -5,7 +5,8 @@ ReplicaSet per template (named by a hash of it, with a revision number) and pods
 one (a rollout restart or a rollback is a template change); a ReplicaSet or StatefulSet keeps
 its number of pods (a deleted or evicted pod is replaced, on a schedulable node); cordoning
 taints a node; PodDisruptionBudgets and workloads get their status; a PVC's capacity follows its
-request; an HPA holds its target's replicas within its bounds. Validation refuses what the API
+request; an HPA holds its target's replicas within its bounds; a Job runs to completion at once (one pod).
+Validation refuses what the API
 server would: shrinking a PVC, or growing one whose StorageClass does not allow it.
 """
 
@@ -23,12 +24,13 @@ if TYPE_CHECKING:
 
 ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' safe characters for generated names
 CRASH = "sim.reconciler.dev/crash-looping"  # pod template annotation: its pods keep crashing
+FAIL = "sim.reconciler.dev/fail"  # Job template annotation: its pod fails
 REVISION = "deployment.kubernetes.io/revision"
 UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
 
 
 def settle(cluster: Cluster) -> None:
-    for step in (_hpas, _deployments, _replica_sets, _stateful_sets, _nodes, _pvcs, _pdbs):
+    for step in (_hpas, _deployments, _replica_sets, _stateful_sets, _jobs, _nodes, _pvcs, _pdbs):
         step(cluster)
 
 
@@ -249,6 +251,47 @@ def _stateful_sets(cluster: Cluster) -> None:
             ):
                 cluster.remove("Pod", sts["metadata"]["namespace"], pod_name)
         _workload_status(cluster, sts, wanted)
+
+
+def _jobs(cluster: Cluster) -> None:
+    """A new Job runs to completion at once: one pod, Succeeded (or Failed when its template
+    carries ``sim.reconciler.dev/fail: "true"``), its log from ``sim.reconciler.dev/log``."""
+    for job in cluster.items("Job"):
+        if job.get("status", {}).get("conditions"):
+            continue
+        template = job.get("spec", {}).get("template", {})
+        annotations = _dig(template, "metadata", "annotations") or {}
+        failed = annotations.get(FAIL) == "true"
+        name = job["metadata"]["name"]
+        pod: Obj = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"{name}-{template_hash([job['metadata']['uid']])[:5]}",
+                "namespace": job["metadata"]["namespace"],
+                "labels": {
+                    **(_dig(template, "metadata", "labels") or {}),
+                    "job-name": name,
+                    "batch.kubernetes.io/job-name": name,
+                },
+                "annotations": dict(annotations),
+                "ownerReferences": [_reference(job)],
+            },
+            "spec": json.loads(json.dumps(template.get("spec", {}))),
+            "status": {"phase": "Failed" if failed else "Succeeded", "startTime": _now()},
+        }
+        resource = BY_KIND["Pod"]
+        cluster._store(resource, cluster._complete(resource, pod))
+        outcome = "Failed" if failed else "Complete"
+        _set_status(
+            cluster,
+            job,
+            {
+                "startTime": _now(),
+                **({"failed": 1} if failed else {"succeeded": 1, "completionTime": _now()}),
+                "conditions": [{"type": outcome, "status": "True", "lastTransitionTime": _now()}],
+            },
+        )
 
 
 def _workload_status(cluster: Cluster, workload: Obj, wanted: int) -> None:
