@@ -152,7 +152,8 @@ class Engine(Driving, Finishing, Loading, Operations):
             target=target,
             mode=mode,
             created_at=iso(now),
-            deadline=iso(now + compiled.definition.spec.timeout),
+            # A gated execution's clock starts when a person lets it start (see approve).
+            deadline=None if gate else iso(now + compiled.definition.spec.timeout),
             parent=parent,
             parent_node=parent_node,
             gate=gate,

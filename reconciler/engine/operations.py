@@ -72,7 +72,11 @@ class Operations(EngineParts):
     ) -> Execution:
         execution = await self.get(execution_id)
         if execution.gate is not None and step is None:
-            control.decide_gate(execution, self.clock.now(), approve, by, comment)
+            now = self.clock.now()
+            control.decide_gate(execution, now, approve, by, comment)
+            if approve:  # the workflow's timeout runs from now on
+                execution.deadline = iso(now + self.workflow(execution).definition.spec.timeout)
+                execution.header_dirty = True
             return await self._after_control(execution)
         waiting = control.waiting_for_approval(execution, step)
         if not waiting:

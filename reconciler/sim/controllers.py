@@ -111,32 +111,80 @@ def _deployments(cluster: Cluster) -> None:
         replicas = int(spec.get("replicas", 1))
         older = [rs for rs in _owned_by(cluster, "ReplicaSet", deployment) if rs is not current]
         _roll(cluster, spec.get("strategy") or {}, replicas, current, older)
-        ready = sum(
-            int(rs.get("status", {}).get("readyReplicas", 0))
-            for rs in _owned_by(cluster, "ReplicaSet", deployment)
+        _deployment_status(cluster, deployment, current, replicas)
+
+
+def _deployment_status(cluster: Cluster, deployment: Obj, current: Obj, replicas: int) -> None:
+    """Counts, the revision annotation, and the conditions ``kubectl rollout status`` reads: a
+    rollout whose new pods all fail to get ready is past its progress deadline at once (the
+    simulator has no clock to wait on)."""
+    sets = _owned_by(cluster, "ReplicaSet", deployment)
+    total = sum(int(rs.get("status", {}).get("replicas", 0)) for rs in sets)
+    ready = sum(int(rs.get("status", {}).get("readyReplicas", 0)) for rs in sets)
+    new_pods = int(current.get("status", {}).get("replicas", 0))
+    new_ready = int(current.get("status", {}).get("readyReplicas", 0))
+    name = current["metadata"]["name"]
+    if new_ready >= replicas and total == new_pods:
+        progressing = (
+            "True",
+            "NewReplicaSetAvailable",
+            f'ReplicaSet "{name}" has successfully progressed.',
         )
-        _set_status(
-            cluster,
-            deployment,
-            {
-                "observedGeneration": deployment["metadata"].get("generation", 1),
-                "replicas": replicas,
-                "updatedReplicas": replicas,
-                "readyReplicas": ready,
-                "availableReplicas": ready,
-                "unavailableReplicas": max(replicas - ready, 0),
-                "conditions": [
-                    {
-                        "type": "Available",
-                        "status": "True" if ready >= replicas else "False",
-                        "reason": "MinimumReplicasAvailable"
-                        if ready >= replicas
-                        else "MinimumReplicasUnavailable",
-                    },
-                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
-                ],
-            },
+    elif new_pods and not new_ready:
+        progressing = (
+            "False",
+            "ProgressDeadlineExceeded",
+            f'ReplicaSet "{name}" has timed out progressing.',
         )
+    else:
+        progressing = ("True", "ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.')
+    available = ready >= replicas - _count("25%", replicas, up=False)
+    conditions: list[dict[str, Any]] = [
+        {
+            "type": "Available",
+            "status": "True" if available else "False",
+            "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+            "message": "Deployment has minimum availability."
+            if available
+            else "Deployment does not have minimum availability.",
+        },
+        {
+            "type": "Progressing",
+            "status": progressing[0],
+            "reason": progressing[1],
+            "message": progressing[2],
+        },
+    ]
+    for condition in conditions:  # times move only when a condition changes
+        old: dict[str, Any] = next(
+            (
+                c
+                for c in deployment.get("status", {}).get("conditions") or []
+                if c.get("type") == condition["type"]
+            ),
+            {},
+        )
+        same = all(old.get(k) == condition[k] for k in ("status", "reason"))
+        condition["lastTransitionTime"] = old.get("lastTransitionTime") if same else _now()
+        condition["lastUpdateTime"] = old.get("lastUpdateTime") if same else _now()
+    revision = _annotation(current, REVISION)
+    annotations = deployment["metadata"].setdefault("annotations", {})
+    if revision and annotations.get(REVISION) != revision:
+        annotations[REVISION] = revision
+        cluster.touch(BY_KIND["Deployment"], deployment)
+    _set_status(
+        cluster,
+        deployment,
+        {
+            "observedGeneration": deployment["metadata"].get("generation", 1),
+            "replicas": total,
+            "updatedReplicas": new_pods,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "unavailableReplicas": max(replicas - ready, 0),
+            "conditions": conditions,
+        },
+    )
 
 
 def _roll(
@@ -164,6 +212,12 @@ def _roll(
         if wanted_new > size or (not old_total and size != replicas):
             _scale(cluster, current, replicas if not old_total else wanted_new)
             moved = True
+        for rs in older:  # old pods that are not ready serve nobody: they go first
+            size = int(rs["spec"].get("replicas", 0))
+            unhealthy = size - int(rs.get("status", {}).get("readyReplicas", 0))
+            if unhealthy > 0:
+                _scale(cluster, rs, size - unhealthy)
+                moved = True
         ready = sum(int(rs.get("status", {}).get("readyReplicas", 0)) for rs in [current, *older])
         removable = ready - (replicas - unavailable)  # what may go without dropping too low
         for rs in sorted(older, key=_revision):  # oldest first

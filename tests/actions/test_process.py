@@ -21,7 +21,7 @@ import pytest
 
 from reconciler.actions.registry import default_registry
 from reconciler.actions.spec import ActionContext
-from reconciler.errors import ActionError, NotImplementedAction, PermanentError, TemporaryError
+from reconciler.errors import ActionError, PermanentError, TemporaryError
 
 CONTEXT = ActionContext("e1", "s1", 1)
 PY = sys.executable
@@ -291,10 +291,10 @@ def test_cancelling_the_call_kills_the_program_and_its_children(pid_file: Path) 
 # As a Kubernetes Job
 
 
-def test_shell_with_an_image_is_not_implemented_yet_and_runs_nothing(tmp_path: Path) -> None:
+def test_shell_with_an_image_needs_a_cluster_and_runs_nothing_locally(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
 
-    with pytest.raises(NotImplementedAction, match="image"):
+    with pytest.raises(PermanentError, match="no cluster configured"):
         run(
             {
                 "command": python(
@@ -304,7 +304,7 @@ def test_shell_with_an_image_is_not_implemented_yet_and_runs_nothing(tmp_path: P
             }
         )
 
-    assert not marker.exists()
+    assert not marker.exists()  # a Job in the cluster, never a local process
 
 
 def test_the_timeout_fires_even_when_the_program_closes_its_output() -> None:

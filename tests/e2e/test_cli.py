@@ -240,8 +240,9 @@ def test_actions_lists_the_catalogue_with_flags() -> None:
     catalogue = {a["name"]: a for a in json_of(result)}
     assert catalogue["core.set"]["implemented"] is True
     assert catalogue["kubernetes.drain_node"]["mutating"] is True
-    assert catalogue["kubernetes.drain_node"]["implemented"] is False
+    assert catalogue["kubernetes.drain_node"]["implemented"] is True
+    assert catalogue["ai.investigate"]["implemented"] is False
     assert "replicas" in catalogue["kubernetes.scale_deployment"]["params"]["properties"]
     one = reconciler("actions", "kubernetes.drain_node")
     assert "force" in one.stdout
-    assert "not implemented yet" in one.stdout
+    assert "not implemented yet" in reconciler("actions", "ai.investigate").stdout
