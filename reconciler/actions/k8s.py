@@ -1,20 +1,31 @@
-"""Kubernetes actions: parameter schemas and flags (implementations land with the Kubernetes issue).
+"""Kubernetes actions: their parameter schemas, flags, and which functions carry them out.
 
 Objects are named by ``namespace`` and ``name`` (``name`` alone for cluster-scoped kinds); the
-generic ``get``/``list``/``patch`` take a ``kind`` limited to what the RBAC grants.
+generic ``get``/``list``/``patch`` take a ``kind`` limited to what the RBAC grants
+(:mod:`reconciler.actions.k8s_access`). The implementations live in
+:mod:`reconciler.actions.kubeops`; docs/kubernetes.md describes what each does for users.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from reconciler.actions.spec import ActionSpec, Params, declared
+from reconciler.actions.kubeops import (
+    diagnostics,
+    generic,
+    nodes,
+    pods,
+    readiness,
+    resources,
+    storage,
+    workloads,
+)
+from reconciler.actions.spec import ActionSpec, Checker, Params, Runner
 from reconciler.definitions.durations import Duration
-
-LANDS_WITH = "the Kubernetes issue"
 
 Kind = Literal[
     "Namespace",
@@ -155,27 +166,38 @@ class QuarantineParams(ObjectRef):
 
 
 def _k8s(
-    name: str, summary: str, params: type[Params], *, mutating: bool, idempotent: bool
+    name: str,
+    summary: str,
+    params: type[Params],
+    run: Runner,
+    check: Checker | None = None,
+    *,
+    mutating: bool,
+    idempotent: bool,
 ) -> ActionSpec:
-    # Every Kubernetes call can be sent as a server-side dry run.
-    return declared(
+    # Every Kubernetes call can be sent as a server-side dry run; a mutating action has a check
+    # (its idempotency marker) for a step whose outcome a crash left unknown.
+    assert (check is not None) == mutating, name
+    return ActionSpec(
         f"kubernetes.{name}",
         summary,
         params,
         mutating=mutating,
         idempotent=idempotent,
         dry_run=True,
-        lands_with=LANDS_WITH,
+        run=run,
+        check=check,
         needs_cluster=True,
     )
 
 
 ACTIONS = [
-    _k8s("get", "read one object", GetParams, mutating=False, idempotent=True),
+    _k8s("get", "read one object", GetParams, generic.get, mutating=False, idempotent=True),
     _k8s(
         "list",
         "list objects by kind, namespace and selectors",
         ListParams,
+        generic.list_,
         mutating=False,
         idempotent=True,
     ),
@@ -183,6 +205,8 @@ ACTIONS = [
         "patch",
         "patch an object (strategic, merge or JSON patch)",
         PatchParams,
+        generic.patch,
+        generic.check_patch,
         mutating=True,
         idempotent=False,
     ),
@@ -190,6 +214,8 @@ ACTIONS = [
         "scale_deployment",
         "set a Deployment's replicas",
         ScaleParams,
+        partial(workloads.scale, "Deployment"),
+        partial(workloads.check_scale, "Deployment"),
         mutating=True,
         idempotent=True,
     ),
@@ -197,6 +223,8 @@ ACTIONS = [
         "scale_statefulset",
         "set a StatefulSet's replicas",
         ScaleParams,
+        partial(workloads.scale, "StatefulSet"),
+        partial(workloads.check_scale, "StatefulSet"),
         mutating=True,
         idempotent=True,
     ),
@@ -204,6 +232,8 @@ ACTIONS = [
         "restart_deployment",
         "rollout restart a Deployment",
         ObjectRef,
+        workloads.restart,
+        workloads.check_deployment,
         mutating=True,
         idempotent=False,
     ),
@@ -211,6 +241,8 @@ ACTIONS = [
         "delete_pod",
         "delete a pod so its owner recreates it",
         DeletePodParams,
+        pods.delete,
+        pods.check_delete,
         mutating=True,
         idempotent=False,
     ),
@@ -218,6 +250,8 @@ ACTIONS = [
         "rollback_deployment",
         "roll a Deployment back to a previous revision",
         RollbackParams,
+        workloads.rollback,
+        workloads.check_deployment,
         mutating=True,
         idempotent=False,
     ),
@@ -225,6 +259,8 @@ ACTIONS = [
         "increase_resources",
         "raise container CPU/memory requests and limits",
         IncreaseResourcesParams,
+        resources.increase,
+        resources.check,
         mutating=True,
         idempotent=False,
     ),
@@ -232,15 +268,35 @@ ACTIONS = [
         "update_hpa",
         "change an HPA's min/max replicas",
         UpdateHpaParams,
+        workloads.update_hpa,
+        workloads.check_hpa,
         mutating=True,
         idempotent=True,
     ),
-    _k8s("cordon_node", "mark a node unschedulable", NodeRef, mutating=True, idempotent=True),
-    _k8s("uncordon_node", "mark a node schedulable", NodeRef, mutating=True, idempotent=True),
+    _k8s(
+        "cordon_node",
+        "mark a node unschedulable",
+        NodeRef,
+        nodes.cordon,
+        nodes.check_node,
+        mutating=True,
+        idempotent=True,
+    ),
+    _k8s(
+        "uncordon_node",
+        "mark a node schedulable",
+        NodeRef,
+        nodes.uncordon,
+        nodes.check_node,
+        mutating=True,
+        idempotent=True,
+    ),
     _k8s(
         "drain_node",
         "cordon a node and evict its pods (Eviction API, PDBs respected)",
         DrainParams,
+        nodes.drain,
+        nodes.check_drain,
         mutating=True,
         idempotent=True,
     ),
@@ -248,6 +304,8 @@ ACTIONS = [
         "expand_pvc",
         "grow a PersistentVolumeClaim",
         ExpandPvcParams,
+        storage.expand,
+        storage.check,
         mutating=True,
         idempotent=False,
     ),
@@ -255,6 +313,7 @@ ACTIONS = [
         "wait_ready",
         "wait until an object reports ready",
         WaitReadyParams,
+        readiness.wait_ready,
         mutating=False,
         idempotent=True,
     ),
@@ -262,6 +321,7 @@ ACTIONS = [
         "collect_diagnostics",
         "describe-like state, events and logs (size-limited, redacted)",
         DiagnosticsParams,
+        diagnostics.collect,
         mutating=False,
         idempotent=True,
     ),
@@ -269,6 +329,8 @@ ACTIONS = [
         "quarantine_pod",
         "relabel a pod out of its service",
         QuarantineParams,
+        pods.quarantine,
+        pods.check_quarantine,
         mutating=True,
         idempotent=True,
     ),

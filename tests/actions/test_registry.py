@@ -80,6 +80,7 @@ def test_core_fail_fails_permanently_with_its_message() -> None:
         run("core.fail", {"message": "giving up"})
 
 
+KUBERNETES = {name for name in SPEC_ACTIONS if name.startswith("kubernetes.")}
 IMPLEMENTED = {
     "core.log",
     "core.fail",
@@ -88,10 +89,11 @@ IMPLEMENTED = {
     "notify.webhook",
     "notify.slack",
     "shell",
+    *KUBERNETES,
 }
 
 
-def test_the_engine_issue_implements_core_http_notify_and_shell() -> None:
+def test_core_http_notify_shell_and_the_kubernetes_catalogue_are_implemented() -> None:
     registry = default_registry()
     assert {a.name for a in registry if a.implemented} == IMPLEMENTED
 
