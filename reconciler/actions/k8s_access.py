@@ -88,8 +88,15 @@ ACCESS: Final[dict[str, tuple[Access, ...]]] = {
     "kubernetes.get": _on(("get",), *_READABLE),
     "kubernetes.list": _on(("list",), *_READABLE),
     "kubernetes.patch": _mutating(*_PATCHABLE),
-    "kubernetes.scale_deployment": _mutating("Deployment"),
-    "kubernetes.scale_statefulset": _mutating("StatefulSet"),
+    # Scaling first lists the namespace's HPAs: a workload an HPA owns is refused.
+    "kubernetes.scale_deployment": (
+        *_mutating("Deployment"),
+        Access("autoscaling", "horizontalpodautoscalers", ("list",)),
+    ),
+    "kubernetes.scale_statefulset": (
+        *_mutating("StatefulSet"),
+        Access("autoscaling", "horizontalpodautoscalers", ("list",)),
+    ),
     # A rollout restart is a patch of the pod template's restartedAt annotation.
     "kubernetes.restart_deployment": _mutating("Deployment"),
     "kubernetes.delete_pod": (*_mutating("Pod"), Access("", "pods", ("delete",))),

@@ -2,7 +2,7 @@
 
 Through httpx, with a timeout per call and a bounded response. Status codes are classified the
 way retries need: 429 and 5xx (and connection failures) are temporary, honouring Retry-After;
-other 4xx are permanent. ``prometheus.query`` lands with the Kubernetes issue.
+other 4xx are permanent. ``prometheus.query`` runs an instant query over Prometheus's HTTP API.
 """
 
 from __future__ import annotations
@@ -11,14 +11,16 @@ import asyncio
 import contextlib
 import email.utils
 import json
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import Field, model_validator
 
-from reconciler.actions.spec import ActionContext, ActionSpec, Params, declared
+from reconciler.actions.spec import ActionContext, ActionSpec, Params
 from reconciler.definitions.durations import Duration
 from reconciler.errors import PermanentError, TemporaryError, sanitize
 
@@ -74,6 +76,41 @@ class PrometheusQueryParams(Params):
     )
     time: str | None = Field(None, description="evaluation time (RFC 3339); now when absent")
     timeout: Duration = timedelta(seconds=10)
+
+
+PROMETHEUS_URL = "RECONCILER_PROMETHEUS_URL"  # the default `url:` of prometheus.query
+
+
+async def _prometheus(params: PrometheusQueryParams, context: ActionContext) -> dict[str, Any]:
+    """An instant query over Prometheus's HTTP API (``/api/v1/query``)."""
+    base = params.url or os.environ.get(PROMETHEUS_URL)
+    if not base:
+        raise PermanentError(
+            f"prometheus.query: no Prometheus: give `url:` or set {PROMETHEUS_URL}"
+        )
+    query = {"query": params.query, **({"time": params.time} if params.time else {})}
+    url = f"{base.rstrip('/')}/api/v1/query?{urlencode(query)}"
+    # Prometheus explains a bad query in a JSON body with 400 or 422: read it.
+    answer = await _send(
+        "GET",
+        url,
+        headers={"Accept": "application/json"},
+        timeout=params.timeout,
+        expect=[200, 400, 422],
+    )
+    data = answer.get("json")
+    if not isinstance(data, dict) or "status" not in data:
+        raise PermanentError(f"prometheus.query: not a Prometheus answer (HTTP {answer['status']})")
+    if data["status"] != "success":
+        raise PermanentError(f"prometheus.query: {data.get('errorType')}: {data.get('error')}")
+    kind, result = data["data"]["resultType"], data["data"]["result"]
+    output: dict[str, Any] = {"result_type": kind, "result": result}
+    if kind == "vector":
+        output["values"] = [float(sample["value"][1]) for sample in result]
+        output["value"] = output["values"][0] if result else None
+    elif kind == "scalar":
+        output["value"] = float(result[1])
+    return output
 
 
 def _http_mutates(params: Mapping[str, Any]) -> bool:
@@ -235,13 +272,13 @@ ACTIONS: list[ActionSpec] = [
         dry_run=False,
         run=_slack,
     ),
-    declared(
+    ActionSpec(
         "prometheus.query",
         "run a PromQL instant query",
         PrometheusQueryParams,
         mutating=False,
         idempotent=True,
         dry_run=True,
-        lands_with="the Kubernetes issue",
+        run=_prometheus,
     ),
 ]

@@ -3,8 +3,8 @@
 A fired rule with ``effect: deny`` fails the step; ``effect: approve`` makes it wait for a
 person. Rules come from the execution's own revision, so a running execution keeps the
 guardrails it started with. The service and ``reconciler test`` both plug this in; the
-``cluster`` view comes from a provider (a static one until the Kubernetes issue brings the
-real one).
+``cluster`` view comes from a provider: the live cluster (``actions.kube.ClusterView``), a
+simulated one, or an empty static view.
 """
 
 from __future__ import annotations

@@ -243,6 +243,7 @@ class StepRunner(Waiting):
             node.attempt_open = False
             node.attempts -= 1  # nothing was called
             node.waiting = "gate"
+            node.data["message"] = str(gate)  # why it waits, for the execution's reason
             execution.touch(node)
             execution.note(self.clock.now(), "approval_requested", key=node.key, message=str(gate))
             return

@@ -89,6 +89,7 @@ IMPLEMENTED = {
     "notify.webhook",
     "notify.slack",
     "shell",
+    "prometheus.query",
     *KUBERNETES,
 }
 
