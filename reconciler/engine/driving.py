@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from reconciler.engine.parts import EngineParts
-from reconciler.engine.state import Execution, Phase, Status, parse_iso
+from reconciler.engine.state import Execution, Status, parse_iso
 
 
 class Driving(EngineParts):
@@ -70,15 +70,8 @@ class Driving(EngineParts):
         self._kicks.pop(execution_id, None)
 
     def _seconds_to_next_timer(self, execution: Execution) -> float | None:
-        if self.suspended:  # held retries must not wake the driver over and over
-            times = [
-                n.wake_at
-                for n in execution.nodes.values()
-                if n.wake_at and n.phase is Phase.RUNNING and n.waiting != "backoff"
-            ]
-            wake = min([*times, execution.deadline] if execution.deadline else times, default=None)
-        else:
-            wake = self.next_wake(execution)
+        # Held retries must not wake the driver over and over while suspended.
+        wake = self.next_wake(execution, without_retries=self.suspended is not None)
         if wake is None:
             return None
         return max((parse_iso(wake) - self.clock.now()).total_seconds(), 0.0)

@@ -214,10 +214,15 @@ class Engine(Driving, Finishing, Loading, Operations):
         return batch
 
     @staticmethod
-    def next_wake(execution: Execution) -> str | None:
-        """The earliest timer, as stored (ISO strings sort as times)."""
+    def next_wake(execution: Execution, *, without_retries: bool = False) -> str | None:
+        """The earliest timer, as stored (ISO strings sort as times). ``without_retries``: not
+        counting retries' backoffs (held while the kill switch is on)."""
         times = [
-            n.wake_at for n in execution.nodes.values() if n.wake_at and n.phase is Phase.RUNNING
+            n.wake_at
+            for n in execution.nodes.values()
+            if n.wake_at
+            and n.phase is Phase.RUNNING
+            and not (without_retries and n.waiting == "backoff")
         ]
         if execution.deadline and not execution.finished:
             times.append(execution.deadline)

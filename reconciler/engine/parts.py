@@ -76,7 +76,7 @@ class EngineParts:
         raise NotImplementedError
 
     @staticmethod
-    def next_wake(execution: Execution) -> str | None:
+    def next_wake(execution: Execution, *, without_retries: bool = False) -> str | None:
         raise NotImplementedError
 
     async def get(self, execution_id: str) -> Execution:
