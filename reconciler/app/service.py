@@ -22,7 +22,7 @@ from reconciler.app.views import execution_view
 from reconciler.controller.reconcile import Reconciler
 from reconciler.engine.clock import Clock, SystemClock
 from reconciler.engine.engine import Engine, Limits
-from reconciler.engine.gates import GuardrailHooks
+from reconciler.engine.gates import GuardrailHooks, RulesFor
 from reconciler.engine.secrets import SecretProvider
 from reconciler.engine.state import Execution, Node, iso
 from reconciler.errors import InputError
@@ -37,7 +37,7 @@ from reconciler.source.credentials import Credentials
 from reconciler.source.directory import DirectorySource
 from reconciler.source.opening import open_source
 from reconciler.store.sqlite import SqliteStore
-from reconciler.validation.compiled import CompiledRule, Revision
+from reconciler.validation.compiled import CompiledRule
 
 log = structlog.get_logger("reconciler.service")
 SUSPENDED_KEY = "suspended"
@@ -45,16 +45,11 @@ WAKE_EVERY = 1.0  # seconds between looks for executions whose timers came due
 
 
 class ServiceHooks(GuardrailHooks):
-    """Guardrail rules of each execution's own revision before mutating actions; metrics."""
+    """Guardrail rules before mutating actions (as ``reconciler test``), and metrics."""
 
-    def __init__(self, revisions: Mapping[str, Revision], metrics: Metrics) -> None:
-        super().__init__(self._rules)
-        self.revisions = revisions
+    def __init__(self, rules_for: RulesFor, metrics: Metrics) -> None:
+        super().__init__(rules_for)
         self.metrics = metrics
-
-    def _rules(self, execution: Execution) -> Sequence[CompiledRule]:
-        revision = self.revisions.get(execution.revision)
-        return revision.rules if revision is not None else ()
 
     def attempt_finished(
         self, execution: Execution, node: Node, action: str, seconds: float, outcome: str
@@ -107,19 +102,17 @@ class Service:
         state = Path(settings.state_dir)
         self.store = SqliteStore(store_path(settings))
         secrets = SecretProvider(Path(settings.secrets_dir) if settings.secrets_dir else None)
-        self.revisions: dict[str, Revision] = {}  # the engine's: every revision in use
         self.engine = Engine(
             self.store,
             registry=self.registry,
             clock=self.clock,
-            hooks=ServiceHooks(self.revisions, self.metrics),
+            hooks=ServiceHooks(self._rules, self.metrics),
             secrets=secrets,
             limits=Limits(
                 max_running_executions=settings.max_running_executions,
                 max_running_steps=settings.max_running_steps,
             ),
         )
-        self.engine.revisions = self.revisions
         self.intake = Intake(
             self.store, self.engine, self.metrics, self.clock, dry_run=settings.dry_run
         )
@@ -155,6 +148,11 @@ class Service:
         self.open = False
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _rules(self, execution: Execution) -> Sequence[CompiledRule]:
+        """Guardrail rules of the execution's own revision."""
+        revision = self.engine.revisions.get(execution.revision)
+        return revision.rules if revision is not None else ()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
