@@ -72,11 +72,17 @@ class ExpressionError(ReconcilerError):
     ``where`` names the expression's origin (``file:line:col: field``) when known.
     """
 
-    def __init__(self, message: str, *, source: str = "", where: str = "") -> None:
+    def __init__(self, message: str, *, source: str = "", where: str = "", read: str = "") -> None:
         self.message = message
         self.source = source
         self.where = where
+        self.read = read  # what the expression read, when it failed at run time
         super().__init__(f"{where}: {message}" if where else message)
+
+    def explain(self) -> str:
+        """The message with the expression and what it read, for a step's error."""
+        text = f"`{self.source}`: {self.message}" if self.source else self.message
+        return f"{text} (it read {self.read})" if self.read else text
 
 
 class ActionError(ReconcilerError):

@@ -63,6 +63,19 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.executions_overdue = Gauge(
+            "reconciler_executions_overdue",
+            "Unfinished executions past their workflow timeout by more than a minute: the engine "
+            "should have ended them (it is stuck, or cannot write its store).",
+            registry=r,
+        )
+        self.engine_errors = Counter(
+            "reconciler_engine_errors",
+            "Unexpected exceptions (bugs) the engine caught, by where (step, driver, guardrail, "
+            "recovery, wake); each failed the step or execution it hit.",
+            ["where"],
+            registry=r,
+        )
         self.step_duration = Histogram(
             "reconciler_step_duration_seconds",
             "Duration of action calls, by action and outcome (succeeded, failed).",

@@ -71,6 +71,8 @@ class ActionSpec:
     lands_with: str = ""
     needs_cluster: bool = False  # a Kubernetes action: without a cluster it cannot run at all
     mutating_when: Callable[[Mapping[str, Any]], bool] | None = field(default=None, repr=False)
+    # A call that is idempotent although the action is not always (``http.request`` with PUT).
+    idempotent_when: Callable[[Mapping[str, Any]], bool] | None = field(default=None, repr=False)
 
     def can_dry_run(self, params: Mapping[str, Any]) -> bool:
         """Whether this call can run in dry-run mode (a read always can)."""
@@ -79,6 +81,10 @@ class ActionSpec:
     def is_mutating(self, params: Mapping[str, Any]) -> bool:
         """Whether this call changes something (``http.request`` depends on its method)."""
         return self.mutating_when(params) if self.mutating_when else self.mutating
+
+    def is_idempotent(self, params: Mapping[str, Any]) -> bool:
+        """Whether calling again with these params is safe after an unknown outcome."""
+        return self.idempotent_when(params) if self.idempotent_when else self.idempotent
 
     @property
     def implemented(self) -> bool:

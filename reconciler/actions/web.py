@@ -24,7 +24,10 @@ from reconciler.actions.spec import ActionContext, ActionSpec, Params
 from reconciler.definitions.durations import Duration
 from reconciler.errors import PermanentError, TemporaryError, sanitize
 
-Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+Method = Literal["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
+# RFC 9110 §9.2: safe methods read; idempotent ones may be sent again after an unknown outcome.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+IDEMPOTENT_METHODS = SAFE_METHODS | {"PUT", "DELETE"}
 
 
 class HttpRequestParams(Params):
@@ -114,7 +117,11 @@ async def _prometheus(params: PrometheusQueryParams, context: ActionContext) -> 
 
 
 def _http_mutates(params: Mapping[str, Any]) -> bool:
-    return str(params.get("method", "GET")).upper() not in {"GET", "HEAD"}
+    return str(params.get("method", "GET")).upper() not in SAFE_METHODS
+
+
+def _http_idempotent(params: Mapping[str, Any]) -> bool:
+    return str(params.get("method", "GET")).upper() in IDEMPOTENT_METHODS
 
 
 MAX_BODY = 64 * 1024
@@ -212,7 +219,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 async def _http_request(params: HttpRequestParams, context: ActionContext) -> dict[str, Any]:
-    if context.dry_run and params.method not in ("GET", "HEAD"):
+    if context.dry_run and params.method not in SAFE_METHODS:
         return {"dry_run": True, "method": params.method, "url": sanitize(params.url)}
     return await _send(
         params.method,
@@ -253,6 +260,7 @@ ACTIONS: list[ActionSpec] = [
         dry_run=False,
         run=_http_request,
         mutating_when=_http_mutates,
+        idempotent_when=_http_idempotent,
     ),
     ActionSpec(
         "notify.webhook",

@@ -182,6 +182,7 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> FastAPI:
         gauge.clear()
         for name, count in (await service.store.count_by_status()).items():
             gauge.labels(status=name).set(count)
+        service.metrics.executions_overdue.set(await service.overdue())
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["service"])

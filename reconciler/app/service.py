@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,9 @@ from reconciler.validation.compiled import CompiledRule
 log = structlog.get_logger("reconciler.service")
 SUSPENDED_KEY = "suspended"
 WAKE_EVERY = 1.0  # seconds between looks for executions whose timers came due
+# An execution past its deadline by more than this is overdue: the engine wakes executions
+# within a second of their deadline, so a minute means it is stuck or cannot write.
+OVERDUE_GRACE = timedelta(minutes=1)
 
 
 class ServiceHooks(GuardrailHooks):
@@ -55,6 +59,9 @@ class ServiceHooks(GuardrailHooks):
         self, execution: Execution, node: Node, action: str, seconds: float, outcome: str
     ) -> None:
         self.metrics.step_duration.labels(action=action, outcome=outcome).observe(seconds)
+
+    def engine_error(self, execution: Execution | None, where: str, error: BaseException) -> None:
+        self.metrics.engine_errors.labels(where=where).inc()
 
 
 def _connect(mode: str) -> tuple[kube.KubeCluster | None, SimulatedCluster | None]:
@@ -226,25 +233,31 @@ class Service:
     # -- views ---------------------------------------------------------------------------------
     async def status(self) -> dict[str, Any]:
         data = self.reconciler.status.as_dict()
+        counts = await self.store.count_by_status()
         return {
             "ready": self.open and self.intake_working(),
             "suspended": self.suspension,
             "dry_run": self.settings.dry_run,
             "cluster": self.cluster.name if self.cluster else "none",
             "store": str(store_path(self.settings)),
-            "executions": await self.store.count_by_status(),
+            "executions": counts,
+            "waiting_for_a_person": counts.get("waiting_approval", 0),
+            "overdue": await self.overdue(),
             "source": data.pop("source"),
             **data,
         }
 
+    async def overdue(self) -> int:
+        """Unfinished executions past their timeout by more than a minute (see metrics)."""
+        return await self.store.count_overdue(iso(self.clock.now() - OVERDUE_GRACE))
+
     async def execution(self, execution_id: str) -> dict[str, Any] | None:
-        """One execution in full (None if unknown), read without making it active."""
-        execution = self.engine.active.get(execution_id)
-        if execution is None:
-            stored = await self.store.load(execution_id)
-            if stored is None:
-                return None
-            execution = Execution.from_records(stored.header, stored.nodes)
+        """One execution in full (None if unknown), as stored: what ``list`` shows too, never
+        a state still being written."""
+        stored = await self.store.load(execution_id)
+        if stored is None:
+            return None
+        execution = Execution.from_records(stored.header, stored.nodes)
         return execution_view(
             execution,
             await self.store.timeline(execution_id),

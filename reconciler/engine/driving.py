@@ -35,8 +35,12 @@ class Driving(EngineParts):
                     return
                 kick = self._kicks[execution_id]
                 kick.clear()
-                if await self.tick(execution):
-                    continue
+                try:
+                    if await self.tick(execution):
+                        continue
+                except Exception as exc:  # a bug must not leave the execution running forever
+                    await self.abort(execution, "driver", exc)
+                    return
                 if execution.finished:
                     return
                 if kick.is_set():  # an attempt ended while this tick awaited the store

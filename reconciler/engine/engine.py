@@ -322,6 +322,10 @@ class Engine(Driving, Finishing, Loading, Operations):
     ) -> None:
         try:
             await self.steps.attempt(execution, workflow, node)
+        except Exception as exc:  # attempt() catches what it knows; this is a bug of ours
+            if node.phase is Phase.RUNNING:
+                node.attempt_open = False
+                self.steps.crashed(execution, node, "step", exc)
         except asyncio.CancelledError:
             # Cancelled by a person (or a timeout): the step ends cancelled. Cancelled because the
             # engine stops: nothing is recorded, the open attempt is checked after the restart.

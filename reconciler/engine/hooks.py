@@ -55,3 +55,7 @@ class Hooks:
 
     def execution_finished(self, execution: Execution) -> None:
         """An execution reached succeeded, failed or cancelled."""
+
+    def engine_error(self, execution: Execution | None, where: str, error: BaseException) -> None:
+        """An unexpected exception (a bug) in a step, a driver, a hook or recovery; the engine
+        failed what it was doing (``where``: step, driver, guardrail, recovery, ...)."""

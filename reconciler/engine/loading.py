@@ -59,27 +59,38 @@ class Loading(EngineParts):
         horizon = iso(self.clock.now() + self.limits.evict_after)
         for record in page:
             execution = Execution.from_records(record.header, record.nodes)
-            await self.revision(execution.revision)
-            workflow = self.workflow(execution)
-            for node in execution.nodes.values():
-                if node.phase is not Phase.RUNNING:
-                    continue
-                if node.attempt_open:
-                    await recover_node(self, execution, workflow, node)
-                elif (
-                    node.waiting in (None, "backoff")
-                    and not node.wake_at
-                    and workflow.steps[node.step].step.action is not None
-                ):
-                    # Started, but its first attempt was never written: nothing was called yet.
-                    node.waiting, node.wake_at = "backoff", iso(self.clock.now())
-                    execution.touch(node)
+            try:
+                workflow = await self._recover_execution(execution)
+            except Exception as exc:  # its revision is gone, a bug: it fails, the rest recover
+                await self.abort(execution, "recovery", exc)
+                continue
             if self.sequential or not self._only_waits(execution, workflow, horizon):
                 resumed.append(execution)
             changes.extend(self.batch(execution))
         if changes:
             await self.store.save(changes)
         return resumed
+
+    async def _recover_execution(self, execution: Execution) -> CompiledWorkflow:
+        """Decide what each interrupted step does now; the status says so at once (an
+        execution waiting for a person shows ``waiting_approval`` before it is driven)."""
+        await self.revision(execution.revision)
+        workflow = self.workflow(execution)
+        for node in execution.nodes.values():
+            if node.phase is not Phase.RUNNING:
+                continue
+            if node.attempt_open:
+                await recover_node(self, execution, workflow, node)
+            elif (
+                node.waiting in (None, "backoff")
+                and not node.wake_at
+                and workflow.steps[node.step].step.action is not None
+            ):
+                # Started, but its first attempt was never written: nothing was called yet.
+                node.waiting, node.wake_at = "backoff", iso(self.clock.now())
+                execution.touch(node)
+        self._update_status(execution)
+        return workflow
 
     def _only_waits(self, execution: Execution, workflow: CompiledWorkflow, horizon: str) -> bool:
         """Nothing to do before ``horizon``: no step ready, none running without a timer, not
@@ -103,7 +114,15 @@ class Loading(EngineParts):
         woken = 0
         for execution_id in await self.store.due(horizon):
             if execution_id not in self.active:
-                execution = await self.get(execution_id)
+                try:
+                    execution = await self.get(execution_id)
+                except EngineError as exc:  # its revision is gone: it fails, others wake
+                    stored = await self.store.load(execution_id)
+                    if stored is not None:
+                        await self.abort(
+                            Execution.from_records(stored.header, stored.nodes), "wake", exc
+                        )
+                    continue
                 self._activate(execution)
                 woken += 1
         return woken
@@ -120,7 +139,14 @@ class Loading(EngineParts):
         for _ in range(max_rounds):
             progressed = False
             for execution in sorted(self.active.values(), key=lambda e: (e.created_at, e.id)):
-                if not execution.finished and await self.tick(execution, one=True):
+                if execution.finished:
+                    continue
+                try:
+                    ticked = await self.tick(execution, one=True)
+                except Exception as exc:  # a bug fails this execution, never the whole run
+                    await self.abort(execution, "driver", exc)
+                    ticked = True
+                if ticked:
                     progressed = True
                     break
             if progressed:

@@ -71,6 +71,9 @@ class EngineParts:
     async def _finish(self, execution: Execution, workflow: CompiledWorkflow) -> None:
         raise NotImplementedError
 
+    async def abort(self, execution: Execution, where: str, exc: BaseException) -> None:
+        raise NotImplementedError
+
     @staticmethod
     def next_timer(execution: Execution) -> datetime | None:
         raise NotImplementedError

@@ -1,6 +1,6 @@
 """After a crash: what to do with a step whose attempt started but has no recorded outcome.
 
-An idempotent action runs again. Otherwise the action's ``check`` hook decides (Kubernetes
+An idempotent call runs again (an idempotent action, or an HTTP request whose method is). Otherwise the action's ``check`` hook decides (Kubernetes
 actions look for their idempotency marker); otherwise the step's ``verify`` decides; if nothing
 can tell, the execution waits for a person (``waiting_approval``): approving runs the attempt
 again, rejecting fails the step.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from reconciler.actions.spec import ActionContext, CheckResult
+from reconciler.actions.spec import ActionContext, ActionSpec, CheckResult
 from reconciler.engine.state import Execution, Node, Phase, iso
 from reconciler.validation.compiled import CompiledWorkflow
 
@@ -30,8 +30,8 @@ async def recover_node(
     now = engine.clock.now()
     node.attempt_open = False
     execution.touch(node)
-    if action is not None and action.idempotent:
-        _run_again(execution, node, now, "idempotent action: running the attempt again")
+    if action is not None and _idempotent(engine, execution, workflow, node, action):
+        _run_again(execution, node, now, "idempotent call: running the attempt again")
         return None
     if action is not None and action.check is not None:
         result = await _check(engine, execution, workflow, node)
@@ -72,6 +72,26 @@ def _run_again(execution: Execution, node: Node, now: datetime, how: str) -> Non
     )  # the interrupted attempt is made again, not a new one
     node.waiting, node.wake_at = "backoff", iso(now)
     execution.note(now, "recovered", key=node.key, how=how)
+
+
+def _idempotent(
+    engine: EngineParts,
+    execution: Execution,
+    workflow: CompiledWorkflow,
+    node: Node,
+    action: ActionSpec,
+) -> bool:
+    """Whether calling again is safe: the action always is, or this call is (an HTTP method
+    that RFC 9110 makes idempotent). A call whose params cannot be rendered is not."""
+    if action.idempotent or action.idempotent_when is None:
+        return action.idempotent
+    try:
+        params = engine.steps._render(
+            execution, workflow, node, workflow.steps[node.step].with_, "with"
+        )
+    except Exception:
+        return False
+    return action.is_idempotent(params)
 
 
 async def _check(

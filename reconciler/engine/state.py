@@ -42,7 +42,8 @@ FINAL_STATUSES = {Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}
 
 # Within one run of a step, phases only move forward.
 _NEXT_PHASES: dict[Phase, set[Phase]] = {
-    Phase.PENDING: {Phase.RUNNING, Phase.SKIPPED, Phase.CANCELLED},
+    # A step can fail before it runs: its ``if`` or ``for_each`` failed to evaluate.
+    Phase.PENDING: {Phase.RUNNING, Phase.SKIPPED, Phase.CANCELLED, Phase.FAILED},
     Phase.RUNNING: {Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED},
     Phase.SUCCEEDED: {Phase.COMPENSATED},
     Phase.FAILED: {Phase.COMPENSATED},
@@ -95,7 +96,7 @@ class Node:
     finished_at: str | None = None
     output: Any = None
     error: str | None = None
-    error_kind: str | None = None  # error | timeout | permanent | cancelled | denied
+    error_kind: str | None = None  # error | timeout | permanent | cancelled | internal
     skip_failure: bool = False  # skipped while one of its own needs had failed
     waiting: str | None = (
         None  # backoff | wait | poll | approval | subflow | verify | unknown_outcome

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from pydantic import ValidationError
 
 from reconciler.actions.kube import KubeCluster
@@ -23,19 +24,26 @@ from reconciler.actions.registry import Registry
 from reconciler.actions.spec import ActionContext, ActionSpec
 from reconciler.engine import retries, scope
 from reconciler.engine.clock import Clock
-from reconciler.engine.failures import NeedsApproval, StepFailure
+from reconciler.engine.failures import NeedsApproval, StepFailure, expression_failure
 from reconciler.engine.hooks import Hooks
 from reconciler.engine.scheduler import failed_like, key_of, prefix_of
 from reconciler.engine.secrets import SecretProvider
 from reconciler.engine.state import Execution, Node, Phase, iso
 from reconciler.engine.waiting import Waiting
-from reconciler.errors import ActionError, ExpressionError, PermanentError, TemporaryError
+from reconciler.errors import (
+    ActionError,
+    ExpressionError,
+    PermanentError,
+    ReconcilerError,
+    TemporaryError,
+)
 from reconciler.expressions import templates
 from reconciler.expressions.compiler import secrets_from
 from reconciler.expressions.values import check_bounds
 from reconciler.validation.compiled import CompiledStep, CompiledWorkflow
 
 StartSubflow = Callable[[Execution, Node, dict[str, Any]], Awaitable[str]]
+log = structlog.get_logger("reconciler.engine")
 
 
 class StepRunner(Waiting):
@@ -69,10 +77,7 @@ class StepRunner(Waiting):
                 allowed = compiled.if_.evaluate(self._activation(execution, workflow, node)) is True
             except ExpressionError as exc:
                 self._fail(
-                    execution,
-                    node,
-                    f"{workflow.where(node.step, 'if')}: {exc.message}",
-                    "permanent",
+                    execution, node, expression_failure(workflow, node, "if", exc), "permanent"
                 )
                 return False
             if not allowed:
@@ -125,15 +130,14 @@ class StepRunner(Waiting):
         try:
             items = compiled.for_each.evaluate(self._activation(execution, workflow, node))
             if not isinstance(items, list):
-                raise ExpressionError(f"for_each must give a list, got {type(items).__name__}")
+                raise ExpressionError(
+                    f"for_each must give a list, got {type(items).__name__}",
+                    source=compiled.for_each.source,
+                )
             check_bounds(items, "for_each items")
         except ExpressionError as exc:
-            execution.transition(node, Phase.RUNNING, now)
             self._fail(
-                execution,
-                node,
-                f"{workflow.where(node.step, 'for_each')}: {exc.message}",
-                "permanent",
+                execution, node, expression_failure(workflow, node, "for_each", exc), "permanent"
             )
             return
         execution.transition(node, Phase.RUNNING, now, items=items)
@@ -174,7 +178,11 @@ class StepRunner(Waiting):
                 matched = rule.evaluate(activation) is True
             except ExpressionError as exc:
                 execution.note(
-                    now, "decide_rule_error", key=node.key, rule=index, error=exc.message
+                    now,
+                    "decide_rule_error",
+                    key=node.key,
+                    rule=index,
+                    error=self.secrets.redact(exc.explain()),
                 )
                 continue
             if matched:
@@ -208,10 +216,19 @@ class StepRunner(Waiting):
                     templates.render(compiled.with_, self._activation(execution, workflow, node))
                     or {}
                 )
-        except (ExpressionError, LookupError) as exc:
+        except ExpressionError as exc:
+            self._fail(
+                execution, node, expression_failure(workflow, node, "with", exc), "permanent"
+            )
+            return
+        except LookupError as exc:
             self._fail(execution, node, f"{workflow.where(node.step, 'with')}: {exc}", "permanent")
             return
-        child = await self.start_subflow(execution, node, params)
+        try:
+            child = await self.start_subflow(execution, node, params)
+        except ReconcilerError as exc:  # the child cannot start (its revision, its workflow)
+            self._fail(execution, node, f"subflow {compiled.step.workflow}: {exc}", "permanent")
+            return
         node.child = child
         node.waiting = "subflow"
         execution.touch(node)
@@ -249,17 +266,18 @@ class StepRunner(Waiting):
             return
         except StepFailure as failure:
             node.attempt_open = False
-            self.hooks.attempt_finished(
-                execution, node, step.action, time.perf_counter() - started, "failed"
-            )
-            self._attempt_failed(execution, workflow, node, failure)
+            if self._observe(execution, node, step.action, started, "failed"):
+                self._attempt_failed(execution, workflow, node, failure)
             return
-        self.hooks.attempt_finished(
-            execution, node, step.action, time.perf_counter() - started, "succeeded"
-        )
+        except Exception as exc:  # a bug of ours or of a hook: the step fails, never the engine
+            node.attempt_open = False
+            self.crashed(execution, node, "step", exc)
+            return
         node.attempt_open = False
         node.action_done = True
         node.output = self.secrets.redact(output)
+        if not self._observe(execution, node, step.action, started, "succeeded"):
+            return
         if compiled.verify is not None or (step.verify is not None and step.verify.action):
             if execution.mode == "dry-run":
                 node.data["verify"] = "skipped in dry-run mode"
@@ -293,7 +311,13 @@ class StepRunner(Waiting):
                 "permanent",
             ) from exc
         mutating = action.is_mutating(params)
-        gate = await self.hooks.before_action(execution, node, action.name, params, mutating)
+        try:
+            gate = await self.hooks.before_action(execution, node, action.name, params, mutating)
+        except Exception as exc:  # a guardrail that cannot answer denies (fail closed)
+            self.hooks.engine_error(execution, "guardrail", exc)
+            raise StepFailure(
+                f"denied: the guardrail check failed: {type(exc).__name__}: {exc}", "permanent"
+            ) from exc
         if gate.decision == "deny":
             raise StepFailure(f"denied by guardrail: {gate.message}", "permanent")
         if gate.decision == "approve" and not node.data.get("gate_approved"):
@@ -380,6 +404,36 @@ class StepRunner(Waiting):
             error_kind=kind,
         )
 
+    def _observe(
+        self, execution: Execution, node: Node, action: str, started: float, outcome: str
+    ) -> bool:
+        """Tell the ``attempt_finished`` hook; False if it raised (the step then failed)."""
+        try:
+            self.hooks.attempt_finished(
+                execution, node, action, time.perf_counter() - started, outcome
+            )
+        except Exception as exc:
+            self.crashed(execution, node, "hook", exc)
+            return False
+        return True
+
+    def crashed(self, execution: Execution, node: Node, where: str, exc: BaseException) -> None:
+        """An unexpected exception in a step: it fails (logged, counted), and so does the
+        execution, whatever ``continue_on_failure`` says (nothing can be trusted after a bug)."""
+        message = f"internal error in {where}: {type(exc).__name__}: {exc}"
+        log.error(
+            "step failed on an internal error",
+            execution=execution.id,
+            step=node.key,
+            error=self.secrets.redact(message),
+            exc_info=exc,
+        )
+        self.hooks.engine_error(execution, where, exc)
+        execution.failing = True
+        execution.error = execution.error or self.secrets.redact(message)
+        if node.phase in (Phase.PENDING, Phase.RUNNING):
+            self._fail(execution, node, message, "internal")
+
     # -- helpers -------------------------------------------------------------------------------------
     def _activation(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> Any:
         return scope.activation(execution, workflow, prefix_of(node.key), self.clock.now())
@@ -394,8 +448,8 @@ class StepRunner(Waiting):
                 rendered = templates.render(tree, self._activation(execution, workflow, node))
         except ExpressionError as exc:
             raise StepFailure(
-                f"{workflow.where(node.step, field)}: {exc.message}", "permanent"
+                expression_failure(workflow, node, field, exc), "permanent", rendering=True
             ) from exc
         except LookupError as exc:
-            raise StepFailure(str(exc), "permanent") from exc
+            raise StepFailure(str(exc), "permanent", rendering=True) from exc
         return rendered if isinstance(rendered, dict) else {}

@@ -10,7 +10,7 @@ from reconciler.actions.registry import Registry
 from reconciler.actions.spec import ActionSpec
 from reconciler.engine import scope
 from reconciler.engine.clock import Clock
-from reconciler.engine.failures import StepFailure
+from reconciler.engine.failures import StepFailure, expression_failure
 from reconciler.engine.scheduler import prefix_of
 from reconciler.engine.secrets import SecretProvider
 from reconciler.engine.state import Execution, Node, Phase, iso, parse_iso
@@ -86,7 +86,8 @@ class Waiting(WaitingParts):
                 params = self._render(
                     execution, workflow, node, compiled.wait_until_with, "wait_until"
                 )
-                output = await self._call(execution, node, action, params, wait_until.interval)
+                # The polled action's own timeout (its params, or the step's): never the interval.
+                output = await self._call(execution, node, action, params, compiled.step.timeout)
             done = (
                 compiled.wait_until.evaluate(
                     scope.activation(
@@ -105,9 +106,11 @@ class Waiting(WaitingParts):
                 self._fail(execution, node, failure.message, "permanent")
                 return
             done = False  # a failed poll is retried at the next interval, until the timeout
-        except ExpressionError as exc:
-            done = False
-            node.error = exc.message
+        except ExpressionError as exc:  # a broken condition never turns true: say so now
+            self._fail(
+                execution, node, expression_failure(workflow, node, "wait_until", exc), "permanent"
+            )
+            return
         now = self.clock.now()
         if done:
             execution.transition(
@@ -131,13 +134,22 @@ class Waiting(WaitingParts):
                 action = self.registry.get(verify.action)
                 assert action is not None
                 params = self._render(execution, workflow, node, compiled.verify_with, "verify")
-                await self._call(execution, node, action, params, verify.interval)
+                # The action's own timeout (its params, or the step's): never the interval.
+                await self._call(execution, node, action, params, compiled.step.timeout)
                 ok = True
             else:
                 assert compiled.verify is not None
                 ok = compiled.verify.evaluate(self._activation(execution, workflow, node)) is True
-        except (StepFailure, ExpressionError):
-            ok = False
+        except StepFailure as failure:
+            if failure.rendering:  # its `with:` cannot be rendered: no later check can pass
+                self._fail(execution, node, failure.message, "permanent")
+                return False
+            ok = False  # the check did not pass (yet): checked again every interval
+        except ExpressionError as exc:  # a broken check never passes: say so now
+            self._fail(
+                execution, node, expression_failure(workflow, node, "verify", exc), "permanent"
+            )
+            return False
         now = self.clock.now()
         if ok:
             execution.transition(node, Phase.SUCCEEDED, now)

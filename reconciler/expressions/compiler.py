@@ -5,7 +5,8 @@ type-checks against the scope, so ``validate`` catches undeclared names and type
 expressions are cached by (scope, source) for the life of the process: a new Git revision only
 compiles what changed, and each revision still compiles every one of its expressions once.
 Evaluation errors come back from the library as values of type ERROR; they are raised here as
-:class:`~reconciler.errors.ExpressionError` carrying the expression's source and origin.
+:class:`~reconciler.errors.ExpressionError` carrying the expression's source, origin and what it
+read. Results are plain JSON values whatever their CEL type (:func:`~.values.to_json`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from cel_expr_python import cel
 from cel_expr_python.ext import ext_math, ext_optional, ext_strings
 
 from reconciler.errors import ExpressionError
+from reconciler.expressions import reads
+from reconciler.expressions.values import to_json
 from reconciler.settings import DEFAULT
 
 _MAP = cel.Type.Map(cel.Type.STRING, cel.Type.DYN)
@@ -153,14 +156,18 @@ class Expression:
         try:
             result = self.program.eval(activation.native)
         except RuntimeError as exc:  # the library raises for some internal limits
-            raise ExpressionError(
-                _clean(str(exc)), source=self.source, where=str(self.where)
-            ) from exc
+            raise self._failed(_clean(str(exc)), activation) from exc
         if result.type() == cel.Type.ERROR:
-            raise ExpressionError(
-                _clean(str(result.value())), source=self.source, where=str(self.where)
-            )
-        return result.plain_value()
+            raise self._failed(_clean(str(result.value())), activation)
+        return to_json(result.plain_value())
+
+    def _failed(self, message: str, activation: Activation) -> ExpressionError:
+        return ExpressionError(
+            message,
+            source=self.source,
+            where=str(self.where),
+            read=reads.describe(self.source, activation.data),
+        )
 
     def with_origin(self, where: object) -> Expression:
         return Expression(self.source, self.scope, self.program, self.result_type, where)
@@ -169,10 +176,11 @@ class Expression:
 class Activation:
     """Variable bindings for many evaluations (converting them once is most of the cost)."""
 
-    __slots__ = ("native", "scope")
+    __slots__ = ("data", "native", "scope")
 
     def __init__(self, scope: Scope, data: Mapping[str, Any]) -> None:
         self.scope = scope
+        self.data = data  # kept to say what a failed expression read
         self.native = _environment(scope).Activation(dict(data))
 
 
@@ -228,4 +236,5 @@ def _clean(message: str) -> str:
     """Strip the library's status-code decoration (``INVALID_ARGUMENT: ... [INVALID_ARGUMENT]``)."""
     text = re.sub(r"^[A-Z_]+: ", "", message.strip())
     text = re.sub(r"\s*\[[A-Z_]+\]$", "", text)
+    text = re.sub(r"^Key not found in map\s*:\s*", "no such key: ", text)
     return text.removeprefix("ERROR: ")

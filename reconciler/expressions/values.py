@@ -8,8 +8,9 @@ step outputs, cluster views) call it once per value; evaluation itself does not 
 
 from __future__ import annotations
 
+import base64
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from reconciler.errors import ExpressionError
@@ -56,33 +57,60 @@ def to_cel(value: Any) -> Any:
 
 def to_text(value: Any) -> str:
     """How a value is spliced into a template string (CEL spelling for bools and null)."""
+    value = to_json(value)
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, timedelta):
-        return f"{value.total_seconds():g}s"
     if isinstance(value, float) and value.is_integer():
         return str(int(value)) if abs(value) < 2**53 else repr(value)
     if isinstance(value, int | float):
         return str(value)
-    return json.dumps(to_json(value), sort_keys=True)
+    return json.dumps(value, sort_keys=True)
+
+
+_PLAIN = (str, bool, int, float, type(None))
 
 
 def to_json(value: Any) -> Any:
-    """A JSON-safe copy of an evaluation result (timestamps as RFC 3339, durations as seconds)."""
+    """A JSON-safe copy of an evaluation result, for every CEL type: timestamps as RFC 3339
+    strings, durations as CEL writes them (``"90s"``, ``"1.5s"``), bytes as base64, type
+    values by name; map keys become strings."""
+    if isinstance(value, _PLAIN):
+        return value
     if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
+        return {_key(k): to_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [to_json(v) for v in value]
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, timedelta):
-        return f"{value.total_seconds():g}s"
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
+        return duration_text(value)
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, set | frozenset):
+        return sorted((to_json(v) for v in value), key=repr)
+    name = getattr(value, "name", None)
+    if callable(name):  # a CEL type value (``type(x)``), spelled as CEL does: ``int``, ``list``
+        return str(name()).split("<", 1)[0].lower()
+    return str(value)
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    converted = to_json(key)
+    return converted if isinstance(converted, str) else str(converted)
+
+
+def duration_text(value: timedelta) -> str:
+    """A duration as CEL and protobuf write it: seconds with up to 6 decimals (``"90s"``)."""
+    micros = value // timedelta(microseconds=1)
+    sign = "-" if micros < 0 else ""
+    seconds, fraction = divmod(abs(micros), 1_000_000)
+    text = f"{seconds}.{fraction:06d}".rstrip("0").rstrip(".")
+    return f"{sign}{text}s"

@@ -185,14 +185,11 @@ class Intake:
         admission = admit(guardrails, match.target, history.now, past)
         if admission.decision == "refuse":
             return self._decide(record, match, "refused", admission.reason, revision=active.name)
-        past.append(Past(match.target, history.now, finished=False))  # for the rest of the page
+        execution = self.engine.new_id(match.workflow)
+        starting = "awaiting_approval" if admission.decision == "approve" else "started"
+        past.append(Past(match.target, history.now, False, execution, "pending"))  # rest of page
         return self._decide(
-            record,
-            match,
-            "awaiting_approval" if admission.decision == "approve" else "started",
-            admission.reason,
-            revision=active.name,
-            execution=self.engine.new_id(match.workflow),
+            record, match, starting, admission.reason, revision=active.name, execution=execution
         )
 
     async def _start(
@@ -279,7 +276,14 @@ class _History:
         if policy not in self._by_policy:
             rows = await self.store.policy_history(policy, iso(self.now - lookback))
             self._by_policy[policy] = [
-                Past(h["target"], parse_iso(h["created_at"]), h["status"] in FINAL) for h in rows
+                Past(
+                    h["target"],
+                    parse_iso(h["created_at"]),
+                    h["status"] in FINAL,
+                    h["id"],
+                    h["status"],
+                )
+                for h in rows
             ]
         return self._by_policy[policy]
 

@@ -22,6 +22,8 @@ class Past:
     target: str
     started_at: datetime
     finished: bool
+    execution: str = ""  # its id and status, to say which one holds the target
+    status: str = ""
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,12 @@ def admit(guardrails: PolicyGuardrails, target: str, now: datetime, past: list[P
     """Refuse (open execution, cooldown, concurrency), gate on approval (circuit open,
     require_approval), or start."""
     same_target = [p for p in past if p.target == target]
-    if any(not p.finished for p in same_target):
-        return Admission("refuse", f"an execution for target {target} is still open")
+    holding = [p for p in same_target if not p.finished]
+    if holding:
+        first = holding[0]
+        which = f"execution {first.execution}" if first.execution else "an execution"
+        state = f" ({first.status})" if first.status else ""
+        return Admission("refuse", f"{which} for target {target} is still open{state}")
     if guardrails.cooldown is not None and same_target:
         last = max(p.started_at for p in same_target)
         if now - last < guardrails.cooldown:

@@ -85,6 +85,10 @@ class Store(Protocol):
     async def count_by_status(self) -> dict[str, int]:
         """How many executions are in each status (for metrics)."""
 
+    async def count_overdue(self, before: str) -> int:
+        """How many unfinished executions have a workflow deadline before ``before``: past
+        their timeout with no end recorded (the engine is stuck, or cannot write)."""
+
     async def policy_history(self, policy: str, since: str) -> list[dict[str, Any]]:
         """Executions of a policy that are unfinished or were created at or after ``since``:
         ``{id, target, status, created_at}`` (what admission needs)."""

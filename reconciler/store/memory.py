@@ -6,15 +6,13 @@ stored can never alias, and anything not JSON-serialisable fails here as it woul
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from reconciler.store import encoding
 from reconciler.store.base import FINAL, Batch, StoredExecution
 from reconciler.store.memory_intake import MemoryIntake
 
-
-def _copy(value: Any) -> Any:
-    return json.loads(json.dumps(value))
+_copy = encoding.copy
 
 
 class MemoryStore(MemoryIntake):
@@ -83,6 +81,13 @@ class MemoryStore(MemoryIntake):
         rows.sort(key=lambda h: h["created_at"], reverse=True)
         copied: list[dict[str, Any]] = _copy(rows[:limit])
         return copied
+
+    async def count_overdue(self, before: str) -> int:
+        return sum(
+            1
+            for h in self._executions.values()
+            if h["status"] not in FINAL and h.get("deadline") and h["deadline"] < before
+        )
 
     async def timeline(self, execution_id: str) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = _copy(self._timeline.get(execution_id, []))

@@ -10,11 +10,10 @@ import json
 from collections import Counter
 from typing import Any
 
+from reconciler.store import encoding
 from reconciler.store.base import FINAL
 
-
-def _copy(value: Any) -> Any:
-    return json.loads(json.dumps(value))
+_copy = encoding.copy
 
 
 class MemoryIntake:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from reconciler.store import encoding
 from reconciler.store.base import Batch, StoredExecution
 from reconciler.store.migrations import MIGRATIONS
 from reconciler.store.sqlite_intake import SqliteIntake
@@ -293,6 +294,19 @@ class SqliteStore(SqliteIntake):
         result: list[dict[str, Any]] = await self._read(read)
         return result
 
+    async def count_overdue(self, before: str) -> int:
+        def read(connection: sqlite3.Connection) -> int:
+            # The same condition as the partial index of open executions, so only those are read.
+            (count,) = connection.execute(
+                "SELECT COUNT(*) FROM executions WHERE status NOT IN ('succeeded', 'failed', 'cancelled') "
+                "AND json_extract(header, '$.deadline') < ?",
+                (before,),
+            ).fetchone()
+            return int(count)
+
+        result: int = await self._read(read)
+        return result
+
     async def timeline(self, execution_id: str) -> list[dict[str, Any]]:
         def read(connection: sqlite3.Connection) -> list[dict[str, Any]]:
             rows = connection.execute(
@@ -358,7 +372,7 @@ class _Rows:
     def add(self, batch: Batch) -> None:
         """Encode a batch whole, or raise and add nothing."""
         nodes = [
-            (execution, r["key"], r["run"], r["phase"], r.get("wake_at"), json.dumps(r))
+            (execution, r["key"], r["run"], r["phase"], r.get("wake_at"), encoding.dumps(r))
             for execution, r in batch.nodes
         ]
         executions = [
@@ -371,14 +385,14 @@ class _Rows:
                 h.get("parent"),
                 h["created_at"],
                 h.get("wake_at"),
-                json.dumps(h),
+                encoding.dumps(h),
             )
             for h in batch.executions
         ]
-        timeline = [(execution, json.dumps(entry)) for execution, entry in batch.timeline]
+        timeline = [(execution, encoding.dumps(entry)) for execution, entry in batch.timeline]
         decisions = [
             (d["fingerprint"], d["starts_at"], d["policy"], d.get("execution"), d["decision"],
-             json.dumps(d))
+             encoding.dumps(d))
             for d in batch.decisions
         ]  # fmt: skip
         self.nodes += nodes

@@ -9,6 +9,7 @@ takes real time (for timeouts and concurrency).
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,6 +104,17 @@ class TestActions:
         )
         registry.register(
             ActionSpec(
+                "test.raise",
+                "raises the builtin exception named `error` (a bug in an action)",
+                AnyParams,
+                mutating=False,
+                idempotent=True,
+                dry_run=True,
+                run=self._raise,
+            )
+        )
+        registry.register(
+            ActionSpec(
                 "test.slow",
                 "sleeps `seconds` of real time",
                 AnyParams,
@@ -127,6 +139,11 @@ class TestActions:
 
     async def _permanent(self, params: AnyParams, context: ActionContext) -> dict[str, Any]:
         raise PermanentError(str((params.model_extra or {}).get("message", "permanent failure")))
+
+    async def _raise(self, params: AnyParams, context: ActionContext) -> dict[str, Any]:
+        extra = params.model_extra or {}
+        error = getattr(builtins, str(extra.get("error", "RuntimeError")))
+        raise error(str(extra.get("message", "a bug")))
 
     async def _slow(self, params: AnyParams, context: ActionContext) -> dict[str, Any]:
         self.in_flight += 1

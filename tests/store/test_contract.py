@@ -430,19 +430,46 @@ def test_saving_an_empty_batch_stores_nothing(store, run):
     assert run(store, body) == ([], [], [])
 
 
+def test_values_json_cannot_hold_are_stored_as_cel_renders_them_never_refused(store, run, records):
+    """A stray value (a set, bytes, a time) must not make an execution unwritable."""
+    odd = records.execution(
+        "odd",
+        nodes=[
+            Node(
+                key="restart",
+                step="restart",
+                output={"seen": {2, 1}, "blob": b"\xff", "at": datetime(2026, 1, 1, tzinfo=UTC)},
+            )
+        ],
+    )
+
+    async def body(store):
+        await store.save(records.batch(odd))
+        return await store.load("odd")
+
+    loaded = run(store, body)
+    assert loaded.nodes[0]["output"] == {
+        "seen": [1, 2],
+        "blob": "/w==",
+        "at": "2026-01-01T00:00:00Z",
+    }
+
+
 def test_batch_that_cannot_be_serialised_raises_to_its_caller_and_keeps_earlier_saves(
     store, run, records
 ):
     good = records.execution("good", nodes=[Node(key="restart", step="restart")])
     good_batch = records.batch(good)
-    bad = records.execution("bad", nodes=[Node(key="restart", step="restart", data={"seen": {1}})])
+    bad = records.execution(
+        "bad", nodes=[Node(key="restart", step="restart", data={"seen": {(1, 2): "tuple key"}})]
+    )
     bad_batch = records.batch(bad)
     after = records.execution("after")
     after_batch = records.batch(after)
 
     async def body(store):
         await store.save(good_batch)
-        with pytest.raises(TypeError, match="not JSON serializable"):
+        with pytest.raises(TypeError, match="keys must be"):
             await store.save(bad_batch)
         await store.save(after_batch)
         return await store.load("good"), await store.load("after")

@@ -36,7 +36,19 @@ def test_a_failing_batch_does_not_undo_the_batches_committed_with_it(tmp_path):
             good = asyncio.ensure_future(store.save(Batch(executions=[header("good")])))
             bad = asyncio.ensure_future(
                 store.save(
-                    Batch(nodes=[("bad", {"key": "k", "run": 1, "phase": "pending", "x": {1}})])
+                    Batch(
+                        nodes=[
+                            (
+                                "bad",
+                                {
+                                    "key": "k",
+                                    "run": 1,
+                                    "phase": "pending",
+                                    "x": {(1, 2): "tuple keys cannot be JSON"},
+                                },
+                            )
+                        ]
+                    )
                 )
             )
             asyncio.get_running_loop().call_soon(gate.set)
@@ -56,7 +68,17 @@ def test_memory_store_saves_none_of_a_batch_that_fails():
         store = MemoryStore()
         bad = Batch(
             executions=[header("e1")],
-            nodes=[("e1", {"key": "k", "run": 1, "phase": "pending", "x": {1}})],
+            nodes=[
+                (
+                    "e1",
+                    {
+                        "key": "k",
+                        "run": 1,
+                        "phase": "pending",
+                        "x": {(1, 2): "tuple keys cannot be JSON"},
+                    },
+                )
+            ],
         )
         with pytest.raises(TypeError):
             await store.save(bad)
