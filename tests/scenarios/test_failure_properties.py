@@ -218,12 +218,12 @@ def test_the_service_dispatch_too_leaves_no_execution_running(
         for _ in range(3000):
             stored = await engine.store.load(execution.id)
             assert stored is not None
-            if stored.header["status"] in ("succeeded", "failed", "cancelled", "waiting_approval"):
-                if not engine._tasks.get(execution.id) and (
-                    stored.header["status"] != "waiting_approval"
-                    or execution.id not in engine._drivers
-                ):
-                    break
+            status = stored.header["status"]
+            settled = status in ("succeeded", "failed", "cancelled") or (
+                status == "waiting_approval" and execution.id not in engine._drivers
+            )
+            if settled and not engine._tasks.get(execution.id):
+                break
             await asyncio.sleep(0.01)
         await engine.close()
         return await engine.get(execution.id), stored.header
