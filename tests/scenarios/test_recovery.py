@@ -4,7 +4,9 @@ step whose outcome is unknown is re-run, checked, verified, or left for a person
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +212,100 @@ def test_unknown_outcomes_are_rerun_checked_verified_or_left_for_a_person(tmp_pa
 
 def _pending(execution: Any, key: str) -> Any:
     return execution.add_node(Node(key=key, step=key))
+
+
+def test_after_a_restart_an_unknown_outcome_is_waiting_approval_in_the_store_at_once(
+    tmp_path: Path,
+) -> None:
+    """Even left in the store (nothing to drive until a person answers), the execution is
+    listed as waiting for approval, with the reason, not as running."""
+    harness = sqlite_harness(tmp_path)
+
+    async def go() -> None:
+        await harness.store.open()
+        first = await harness.aload(FLOW)
+        execution = await first.start(revision="r1", workflow="unknown", params={})
+        execution.set_status(Status.RUNNING, harness.clock.now())
+        for key in ("idempotent", "checked", "verified", "blind"):
+            _pending(execution, key)
+        _interrupt(first, execution.id, ["blind"])
+        await first.save(execution)
+        second = await restart(harness, sequential=False)
+        await second.recover()
+        (listed,) = await harness.store.query(status="waiting_approval")
+        assert listed["id"] == execution.id
+        assert "outcome is unknown; approve to run it again" in listed["reason"]
+        await second.close()
+        await harness.store.close()
+
+    asyncio.run(go())
+
+
+HTTP_FLOW = """
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: calls}
+spec:
+  params: {url: {type: string}}
+  steps:
+    - {id: put, action: http.request, with: {method: PUT, url: "{{ params.url }}/put"}}
+    - {id: post, action: http.request, with: {method: POST, url: "{{ params.url }}/post"}}
+"""
+
+
+class _Sink(BaseHTTPRequestHandler):
+    """Answers 200 to everything and records the method and path."""
+
+    seen: list[str] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        self.rfile.read(length)
+        type(self).seen.append(f"{self.command} {self.path}")
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    do_PUT = do_POST = _answer
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+def test_an_http_request_with_an_idempotent_method_is_sent_again_after_a_crash(
+    tmp_path: Path,
+) -> None:
+    """RFC 9110: a PUT may simply be sent again; a POST whose outcome is unknown waits for a
+    person."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    _Sink.seen = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    harness = sqlite_harness(tmp_path)
+
+    async def go() -> None:
+        await harness.store.open()
+        first = await harness.aload(HTTP_FLOW)
+        execution = await first.start(revision="r1", workflow="calls", params={"url": url})
+        execution.set_status(Status.RUNNING, harness.clock.now())
+        for key in ("put", "post"):
+            _pending(execution, key)
+        _interrupt(first, execution.id, ["put", "post"])
+        await first.save(execution)
+        second = await restart(harness)
+        await second.recover()
+        await second.run_until_idle(advance_clock=False)
+        resumed = await second.get(execution.id)
+        assert resumed.nodes["put"].phase is Phase.SUCCEEDED
+        assert resumed.nodes["post"].waiting == "unknown_outcome"
+        assert resumed.status is Status.WAITING_APPROVAL
+        await second.close()
+        await harness.store.close()
+
+    try:
+        asyncio.run(go())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _Sink.seen == ["PUT /put"]

@@ -419,6 +419,24 @@ def test_unknown_revision_loads_as_none(store, run):
     assert run(store, body) is None
 
 
+def test_count_overdue_counts_unfinished_executions_past_their_deadline(store, run, records):
+    past = "2024-05-01T10:00:00.000000Z"
+    future = "2024-05-01T12:00:00.000000Z"
+    batch = records.batch(
+        records.execution("stuck", deadline=past),
+        records.execution("waiting", status=Status.WAITING_APPROVAL, deadline=past),
+        records.execution("fine", deadline=future),
+        records.execution("gated", status=Status.WAITING_APPROVAL),  # no deadline until approved
+        records.execution("over", status=Status.FAILED, deadline=past),
+    )
+
+    async def body(store):
+        await store.save(batch)
+        return await store.count_overdue("2024-05-01T11:00:00.000000Z")
+
+    assert run(store, body) == 2
+
+
 # -- edge cases --------------------------------------------------------------------------------
 
 
