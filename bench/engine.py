@@ -94,6 +94,7 @@ def bench_registry() -> Registry:
             mutating=True,
             idempotent=False,
             dry_run=False,
+            effect="write",
             run=hang,
             check=absent,
         )

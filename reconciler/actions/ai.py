@@ -23,6 +23,7 @@ ACTIONS: list[ActionSpec] = [
         mutating=False,
         idempotent=True,
         dry_run=True,
+        effect="read",
         lands_with="the AI work of the roadmap",
     ),
 ]

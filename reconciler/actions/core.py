@@ -46,6 +46,7 @@ ACTIONS = [
         mutating=False,
         idempotent=True,
         dry_run=True,
+        effect="internal",
         run=_log,
     ),
     ActionSpec(
@@ -55,6 +56,7 @@ ACTIONS = [
         mutating=False,
         idempotent=True,
         dry_run=True,
+        effect="internal",
         run=_fail,
     ),
     ActionSpec(
@@ -64,6 +66,7 @@ ACTIONS = [
         mutating=False,
         idempotent=True,
         dry_run=True,
+        effect="internal",
         run=_set,
     ),
 ]

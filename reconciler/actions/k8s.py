@@ -185,6 +185,7 @@ def _k8s(
         mutating=mutating,
         idempotent=idempotent,
         dry_run=True,
+        effect="write" if mutating else "read",
         run=run,
         check=check,
         needs_cluster=True,

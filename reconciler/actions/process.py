@@ -122,6 +122,8 @@ ACTIONS: list[ActionSpec] = [
         mutating=True,
         idempotent=False,
         dry_run=False,
+        effect="write",  # a program can do anything
         run=_shell,
+        would=lambda params: "run " + " ".join(str(a) for a in params.get("command", [])),
     ),
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -53,12 +53,23 @@ class ActionContext:
 
 
 Runner = Callable[[Any, ActionContext], Awaitable[dict[str, Any]]]
+Effect = Literal["internal", "read", "write"]
+DryRunMode = Literal["run", "server-side", "skip"]
 Checker = Callable[[Any, ActionContext], Awaitable[CheckResult]]
 
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """One action of the catalogue."""
+    """One action of the catalogue.
+
+    ``effect`` says, explicitly for every action, where its effect goes: ``internal`` (it
+    stays in the process: ``core.*``), ``read`` (it reads the outside world) or ``write`` (it
+    changes or sends something outside: a notification counts, a program run counts).
+    ``mutating`` is narrower: a write to the systems guardrails protect (they are checked before
+    every mutating call). ``dry_run`` says the action can be sent as a server-side dry run.
+    In dry-run mode (:meth:`in_dry_run`) internal calls and reads run, writes that can be sent
+    as a server-side dry run are, and every other write is skipped and recorded as what it would
+    have done."""
 
     name: str
     summary: str
@@ -66,6 +77,7 @@ class ActionSpec:
     mutating: bool
     idempotent: bool
     dry_run: bool
+    effect: Effect
     run: Runner | None = None
     check: Checker | None = None
     lands_with: str = ""
@@ -73,10 +85,35 @@ class ActionSpec:
     mutating_when: Callable[[Mapping[str, Any]], bool] | None = field(default=None, repr=False)
     # A call that is idempotent although the action is not always (``http.request`` with PUT).
     idempotent_when: Callable[[Mapping[str, Any]], bool] | None = field(default=None, repr=False)
+    # The effect of one call, where it depends on the params (``http.request``: its method).
+    effect_when: Callable[[Mapping[str, Any]], Effect] | None = field(default=None, repr=False)
+    # What a skipped call would have done, for people ("sent POST https://..."): dry-run records.
+    would: Callable[[Mapping[str, Any]], str] | None = field(default=None, repr=False)
 
-    def can_dry_run(self, params: Mapping[str, Any]) -> bool:
-        """Whether this call can run in dry-run mode (a read always can)."""
-        return self.dry_run or not self.is_mutating(params)
+    def __post_init__(self) -> None:
+        if self.mutating and self.effect != "write":
+            raise ValueError(f"{self.name}: a mutating action's effect is write")
+
+    def effect_of(self, params: Mapping[str, Any]) -> Effect:
+        return self.effect_when(params) if self.effect_when else self.effect
+
+    def in_dry_run(self, params: Mapping[str, Any]) -> DryRunMode:
+        """What dry-run mode does with this call: run it (internal, or a read), send it as a
+        server-side dry run, or skip it and record what it would have done."""
+        if self.effect_of(params) != "write":
+            return "run"
+        return self.dry_run_mode
+
+    @property
+    def dry_run_mode(self) -> DryRunMode:
+        """What dry-run mode does with a call of the declared effect (for the catalogue)."""
+        if self.effect != "write":
+            return "run"
+        return "server-side" if self.dry_run else "skip"
+
+    def would_have(self, params: Mapping[str, Any]) -> str:
+        """What a skipped call would have done, in words."""
+        return self.would(params) if self.would else f"called {self.name}"
 
     def is_mutating(self, params: Mapping[str, Any]) -> bool:
         """Whether this call changes something (``http.request`` depends on its method)."""
@@ -111,6 +148,7 @@ def declared(
     mutating: bool,
     idempotent: bool,
     dry_run: bool,
+    effect: Effect,
     lands_with: str,
     mutating_when: Callable[[Mapping[str, Any]], bool] | None = None,
     needs_cluster: bool = False,
@@ -120,6 +158,7 @@ def declared(
         name,
         summary,
         params,
+        effect=effect,
         mutating=mutating,
         idempotent=idempotent,
         dry_run=dry_run,

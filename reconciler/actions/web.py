@@ -12,7 +12,7 @@ import contextlib
 import email.utils
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import Field, model_validator
 
-from reconciler.actions.spec import ActionContext, ActionSpec, Params
+from reconciler.actions.spec import ActionContext, ActionSpec, Effect, Params
 from reconciler.definitions.durations import Duration
 from reconciler.errors import PermanentError, TemporaryError, sanitize
 
@@ -122,6 +122,17 @@ def _http_mutates(params: Mapping[str, Any]) -> bool:
 
 def _http_idempotent(params: Mapping[str, Any]) -> bool:
     return str(params.get("method", "GET")).upper() in IDEMPOTENT_METHODS
+
+
+def _http_effect(params: Mapping[str, Any]) -> Effect:
+    return "write" if _http_mutates(params) else "read"
+
+
+def _sends(method: str) -> Callable[[Mapping[str, Any]], str]:
+    """What a skipped call would have sent (the URL without credentials)."""
+    return lambda params: (
+        f"sent {str(params.get('method', method)).upper()} {sanitize(str(params.get('url', '')))}"
+    )
 
 
 MAX_BODY = 64 * 1024
@@ -258,9 +269,12 @@ ACTIONS: list[ActionSpec] = [
         mutating=True,
         idempotent=False,
         dry_run=False,
+        effect="write",
         run=_http_request,
         mutating_when=_http_mutates,
         idempotent_when=_http_idempotent,
+        effect_when=_http_effect,
+        would=_sends("GET"),
     ),
     ActionSpec(
         "notify.webhook",
@@ -269,7 +283,9 @@ ACTIONS: list[ActionSpec] = [
         mutating=False,
         idempotent=False,
         dry_run=False,
+        effect="write",  # a notification leaves the process: dry-run never sends it
         run=_webhook,
+        would=_sends("POST"),
     ),
     ActionSpec(
         "notify.slack",
@@ -278,7 +294,9 @@ ACTIONS: list[ActionSpec] = [
         mutating=False,
         idempotent=False,
         dry_run=False,
+        effect="write",
         run=_slack,
+        would=lambda params: "posted a message to Slack",  # its URL is a credential
     ),
     ActionSpec(
         "prometheus.query",
@@ -287,6 +305,7 @@ ACTIONS: list[ActionSpec] = [
         mutating=False,
         idempotent=True,
         dry_run=True,
+        effect="read",
         run=_prometheus,
     ),
 ]

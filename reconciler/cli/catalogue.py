@@ -85,6 +85,12 @@ def _as_json(action: ActionSpec) -> dict[str, Any]:
         "mutating": action.mutating,
         "idempotent": action.idempotent,
         "dry_run": action.dry_run,
+        # Where its effect goes (internal, read, write), and what dry-run mode does with it:
+        # run, server-side (sent as a server-side dry run) or skip (recorded, not made). With
+        # effect_depends_on_params, a call may be a read (http.request GET) and then it runs.
+        "effect": action.effect,
+        "effect_depends_on_params": action.effect_when is not None,
+        "in_dry_run": action.dry_run_mode,
         "implemented": action.implemented,
         "params": action.params.model_json_schema(
             by_alias=True, schema_generator=JsonSchemaGenerator
@@ -99,7 +105,7 @@ def _print_table(selected: list[ActionSpec]) -> None:
         table.add_column(column, no_wrap=True)
     table.add_column("summary")
     for a in selected:
-        dry_run = _yes(a.dry_run) if a.mutating_when is None or a.dry_run else "reads only"
+        dry_run = _IN_DRY_RUN[a.dry_run_mode] + (" (reads run)" if a.effect_when else "")
         status = "ready" if a.implemented else "not yet"
         table.add_row(
             a.name, _yes(a.mutating), _yes(a.idempotent), dry_run, status, escape(a.summary)
@@ -122,6 +128,9 @@ def _print_params(action: ActionSpec) -> None:
         console.print(
             f"  {escape(param)}: {escape(str(kind))} ({escape(flag)}) {escape(description)}"
         )
+
+
+_IN_DRY_RUN = {"run": "runs", "server-side": "server-side", "skip": "skipped"}
 
 
 def _yes(flag: bool) -> str:

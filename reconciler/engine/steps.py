@@ -322,7 +322,11 @@ class StepRunner(Waiting):
             raise StepFailure(f"denied by guardrail: {gate.message}", "permanent")
         if gate.decision == "approve" and not node.data.get("gate_approved"):
             raise NeedsApproval(gate.message)
-        dry_run = execution.mode == "dry-run" and mutating
+        # Dry-run decides per call from the action's declared effect, before anything (a mock
+        # included) could reach outside: a skipped call is recorded, never made.
+        mode = action.in_dry_run(params) if execution.mode == "dry-run" else "run"
+        if mode == "skip":
+            return self._skipped(execution, node, action, params)
         self.hooks.action_called(execution, node, action.name, params)
         try:
             mocked = await self.hooks.mock(execution, node, action.name, params)
@@ -332,18 +336,11 @@ class StepRunner(Waiting):
             raise StepFailure(str(exc), "error") from exc
         if mocked is not None:
             return mocked
-        if dry_run and not action.can_dry_run(params):
-            return {
-                "dry_run": True,
-                "skipped": True,
-                "action": action.name,
-                "params": self.secrets.redact(params),
-            }
         context = ActionContext(
             execution.id,
             node.key,
             node.attempts,
-            dry_run=dry_run,
+            dry_run=mode == "server-side",
             log=lambda event, fields: execution.note(
                 self.clock.now(), "log", key=node.key, event=event, **fields
             ),
@@ -370,6 +367,20 @@ class StepRunner(Waiting):
         except ExpressionError as exc:
             raise StepFailure(exc.message, "permanent") from exc
         return output
+
+    def _skipped(
+        self, execution: Execution, node: Node, action: ActionSpec, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A call dry-run mode does not make: what it would have done, recorded."""
+        would = self.secrets.redact(f"would have {action.would_have(params)}")
+        execution.note(self.clock.now(), "dry_run", key=node.key, action=action.name, skipped=would)
+        return {
+            "dry_run": True,
+            "skipped": True,
+            "action": action.name,
+            "would_have": would,
+            "params": self.secrets.redact(params),
+        }
 
     def _attempt_failed(
         self, execution: Execution, workflow: CompiledWorkflow, node: Node, failure: StepFailure

@@ -26,6 +26,12 @@ from reconciler.validation.compiled import CompiledStep, CompiledWorkflow, Revis
 
 _RUNTIME_NAMES = {"steps", "item", "index", "output"}
 
+_DRY_RUN_NOTES = {
+    "run": "runs in dry-run mode (it changes nothing outside)",
+    "server-side": "sent as a server-side dry run (dry-run mode)",
+    "skip": "skipped in dry-run mode: recorded as what it would have done",
+}
+
 
 @dataclass
 class PlannedStep:
@@ -202,12 +208,8 @@ class _StepContext:
             action = self.registry.get(step.action)
             raw = step.with_ or {}
             planned.mutating = bool(action and action.is_mutating(raw))
-            if (
-                self.match.policy.definition.spec.mode == "dry-run"
-                and action
-                and not action.can_dry_run(raw)
-            ):
-                planned.notes.append("skipped in dry-run mode (this action cannot dry-run)")
+            if self.match.policy.definition.spec.mode == "dry-run" and action:
+                planned.notes.append(_DRY_RUN_NOTES[action.in_dry_run(raw)])
             self._render_with(compiled, planned)
         elif step.workflow is not None:
             self._render_with(compiled, planned)

@@ -50,6 +50,21 @@ spec:
   workflow: posts
   params: {pod: "{{ alert.labels.pod }}"}
   target: "{{ alert.labels.pod }}"
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: notifies}
+spec:
+  steps:
+    - {id: tell, action: notify.webhook, with: {url: "URL/hook", text: "restarting"}}
+    - {id: call, action: http.request, with: {method: POST, url: "URL/post"}}
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: Policy
+metadata: {name: notifies}
+spec:
+  match: alert.labels.alertname == "Notifies"
+  workflow: notifies
 """
 
 
@@ -153,3 +168,23 @@ def test_a_call_interrupted_by_a_restart_waits_for_a_person_in_every_view(
         assert answer.status_code == 200
         wait_for(lambda: running.execution(execution["id"])["status"] == "succeeded")
     assert Stalling.posts == 2
+
+
+def test_the_service_in_dry_run_sends_nothing_and_says_what_it_would_have_sent(
+    tmp_path: Path, remote: Remote, peer: str
+) -> None:
+    with Running(settings(tmp_path, remote.url, dry_run=True)) as running:
+        wait_for(lambda: running.status()["active_revision"])
+        running.fire(alert("Notifies", "web-1"))
+        running.settled()
+        (listed,) = running.executions(policy="notifies")
+        shown = wait_for(
+            lambda: (e := running.execution(listed["id"]))["status"] == "succeeded" and e
+        )
+        assert shown["mode"] == "dry-run"
+        outputs = {s["step"]: s["output"] for s in shown["steps"]}
+        assert outputs["tell"]["would_have"] == f"would have sent POST {peer}/hook"
+        assert outputs["call"]["would_have"] == f"would have sent POST {peer}/post"
+        notes = [e for e in shown["timeline"] if e["kind"] == "dry_run"]
+        assert [n["key"] for n in notes] == ["tell", "call"]
+    assert Stalling.posts == 0

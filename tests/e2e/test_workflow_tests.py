@@ -185,3 +185,44 @@ def test_guardrail_rules_deny_or_gate_mutating_actions_in_workflow_tests(tmp_pat
     assert reports["prod-waits-for-approval"]["outcome"] == "passed", reports[
         "prod-waits-for-approval"
     ]["failures"]
+
+
+DRY_RUN = """
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: rehearse}
+spec:
+  steps:
+    - {id: tell, action: notify.webhook, with: {url: "https://hooks.example/x", text: hi}}
+    - {id: run, action: shell, with: {command: [/usr/bin/touch, /tmp/never]}}
+    - {id: note, action: core.log, with: {message: done}}
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: Policy
+metadata: {name: rehearse}
+spec:
+  match: alert.labels.alertname == "Rehearse"
+  workflow: rehearse
+  mode: dry-run
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: WorkflowTest
+metadata: {name: dry-run-calls-nothing-outside}
+spec:
+  alerts: [{labels: {alertname: Rehearse}}]
+  mocks: {notify.webhook: {output: {status: 200}}, shell: {output: {exit_code: 0}}}
+  expect:
+    executions: [{policy: rehearse, status: succeeded}]
+    steps: {tell: succeeded, run: succeeded, note: succeeded}
+    actions: [core.log]
+    not_actions: [notify.webhook, shell]
+    exact: true
+"""
+
+
+def test_dry_run_calls_not_even_the_mocks_of_actions_that_reach_outside(tmp_path: Path) -> None:
+    (tmp_path / "repo.yaml").write_text(DRY_RUN)
+    result = reconciler("test", tmp_path, "-o", "json")
+    (report,) = json.loads(result.stdout)
+    assert report["outcome"] == "passed", report["failures"]
+    assert report["actions"] == ["core.log"]

@@ -70,6 +70,7 @@ def journal_actions(journal: Path) -> ActionSpec:
         mutating=True,
         idempotent=False,
         dry_run=False,
+        effect="write",
         run=run,
         check=check,
     )

@@ -66,6 +66,7 @@ class TestActions:
                 mutating=False,
                 idempotent=True,
                 dry_run=True,
+                effect="internal",
                 run=self._record,
             )
         )
@@ -77,6 +78,7 @@ class TestActions:
                 mutating=True,
                 idempotent=False,
                 dry_run=True,
+                effect="write",
                 run=self._record,
             )
         )
@@ -88,6 +90,7 @@ class TestActions:
                 mutating=False,
                 idempotent=True,
                 dry_run=True,
+                effect="internal",
                 run=self._flaky,
             )
         )
@@ -99,6 +102,7 @@ class TestActions:
                 mutating=False,
                 idempotent=True,
                 dry_run=True,
+                effect="internal",
                 run=self._permanent,
             )
         )
@@ -110,6 +114,7 @@ class TestActions:
                 mutating=False,
                 idempotent=True,
                 dry_run=True,
+                effect="internal",
                 run=self._raise,
             )
         )
@@ -121,6 +126,7 @@ class TestActions:
                 mutating=False,
                 idempotent=True,
                 dry_run=True,
+                effect="internal",
                 run=self._slow,
             )
         )

@@ -46,7 +46,7 @@ def _chaos_registry(harness: Harness) -> None:
 
     harness.registry.register(
         ActionSpec(
-            "test.chaos", "anything", AnyParams, mutating=True, idempotent=False, dry_run=True,
+            "test.chaos", "anything", AnyParams, mutating=True, idempotent=False, dry_run=True, effect="write",
             run=chaos,
         )
     )  # fmt: skip

@@ -67,6 +67,7 @@ def sqlite_harness(tmp_path: Path, check_answer: CheckResult = CheckResult.DONE)
             mutating=True,
             idempotent=False,
             dry_run=True,
+            effect="write",
             run=checked,
             check=check,
         )

@@ -350,6 +350,7 @@ def test_dry_run_calls_dry_runnable_actions_in_dry_run_skips_the_rest_and_verify
             mutating=True,
             idempotent=True,
             dry_run=True,
+            effect="write",
             run=remember,
         )
     )
@@ -361,6 +362,7 @@ def test_dry_run_calls_dry_runnable_actions_in_dry_run_skips_the_rest_and_verify
             mutating=True,
             idempotent=False,
             dry_run=False,
+            effect="write",
             run=remember,
         )
     )
@@ -381,5 +383,6 @@ spec:
         "dry_run": True,
         "skipped": True,
         "action": "test.wet",
+        "would_have": "would have called test.wet",
         "params": {"cmd": "x"},
     }
