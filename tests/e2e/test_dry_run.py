@@ -76,7 +76,7 @@ def params_for(peer: str, scratch: Path) -> dict[str, dict[str, Any]]:
             "namespace": NS,
             "name": "storefront",
             "patch": {"metadata": {"labels": {"touched": "yes"}}},
-        },  # fmt: skip
+        },
         "kubernetes.quarantine_pod": {"namespace": NS, "name": pod},
         "kubernetes.restart_deployment": {"namespace": NS, "name": "checkout-api"},
         "kubernetes.rollback_deployment": {"namespace": NS, "name": "payment-gateway"},
