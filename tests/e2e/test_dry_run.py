@@ -147,12 +147,20 @@ def versions(sim: SimulatedCluster) -> dict[tuple[str, str, str], str]:
     """Every object's resourceVersion: any real write changes one."""
     with sim.cluster.lock:
         return {
-            (kind, o["metadata"].get("namespace", ""), o["metadata"]["name"]):
-                o["metadata"].get("resourceVersion", "")
-            for kind in ("Pod", "Node", "Deployment", "StatefulSet", "PersistentVolumeClaim",
-                         "HorizontalPodAutoscaler", "ReplicaSet")
+            (kind, o["metadata"].get("namespace", ""), o["metadata"]["name"]): o["metadata"].get(
+                "resourceVersion", ""
+            )
+            for kind in (
+                "Pod",
+                "Node",
+                "Deployment",
+                "StatefulSet",
+                "PersistentVolumeClaim",
+                "HorizontalPodAutoscaler",
+                "ReplicaSet",
+            )
             for o in sim.cluster.items(kind)
-        }  # fmt: skip
+        }
 
 
 def run_dry(name: str, params: dict[str, Any], sim: SimulatedCluster) -> Execution:

@@ -22,8 +22,16 @@ from reconciler.engine.state import Execution, Status
 from reconciler.errors import PermanentError, TemporaryError
 
 CONDITIONS = ["true", "false", 'alert.labels.missing == "x"', "1 / 0 == 1", "params.nope > 1"]
-VALUES = ["{{ now }}", "{{ b'bytes' }}", "{{ duration('5s') }}", "{{ alert.labels.missing }}",
-          "{{ 1 / 0 }}", "{{ [now, 1u, type(1)] }}", "plain", "{{ {1: now} }}"]  # fmt: skip
+VALUES = [
+    "{{ now }}",
+    "{{ b'bytes' }}",
+    "{{ duration('5s') }}",
+    "{{ alert.labels.missing }}",
+    "{{ 1 / 0 }}",
+    "{{ [now, 1u, type(1)] }}",
+    "plain",
+    "{{ {1: now} }}",
+]
 LISTS = ["[1, 2]", "alert.labels.missing.split(',')", "[now, now]", "dyn(1)", "[]"]
 OUTCOMES = ["ok", "temporary", "permanent", "KeyError", "TypeError", "weird", "not-a-map"]
 HOOK_POINTS = ["before_action", "action_called", "attempt_finished", "mock", "none"]
@@ -46,10 +54,16 @@ def _chaos_registry(harness: Harness) -> None:
 
     harness.registry.register(
         ActionSpec(
-            "test.chaos", "anything", AnyParams, mutating=True, idempotent=False, dry_run=True, effect="write",
+            "test.chaos",
+            "anything",
+            AnyParams,
+            mutating=True,
+            idempotent=False,
+            dry_run=True,
+            effect="write",
             run=chaos,
         )
-    )  # fmt: skip
+    )
 
 
 class BuggyHooks(Recorder):
@@ -105,7 +119,7 @@ def _action(draw: st.DrawFn, index: int) -> dict[str, Any]:
             "action": "test.chaos",
             "with": {"outcome": draw(st.sampled_from(OUTCOMES))},
         }
-    return step  # fmt: skip
+    return step
 
 
 @st.composite
@@ -113,16 +127,32 @@ def steps(draw: st.DrawFn, prefix: str, depth: int = 0) -> list[dict[str, Any]]:
     found = []
     for index in range(draw(st.integers(1, 4))):
         step: dict[str, Any] = {"id": f"{prefix}{index}"}
-        kind = draw(st.sampled_from(
-            ["action", "action", "wait", "wait_until", "approval", "decide", "for_each", "group"]
-            if depth < 2 else ["action", "wait_until", "decide"]
-        ))  # fmt: skip
+        kind = draw(
+            st.sampled_from(
+                [
+                    "action",
+                    "action",
+                    "wait",
+                    "wait_until",
+                    "approval",
+                    "decide",
+                    "for_each",
+                    "group",
+                ]
+                if depth < 2
+                else ["action", "wait_until", "decide"]
+            )
+        )
         if kind == "action":
             step.update(_action(draw, index))
         elif kind == "wait":
             step["wait"] = "1s"
         elif kind == "wait_until":
-            step["wait_until"] = {"expr": draw(st.sampled_from(CONDITIONS)), "interval": "1s", "timeout": "3s"}  # fmt: skip
+            step["wait_until"] = {
+                "expr": draw(st.sampled_from(CONDITIONS)),
+                "interval": "1s",
+                "timeout": "3s",
+            }
         elif kind == "approval":
             step["approval"] = {"message": "go on? {{ alert.labels.alertname }}", "timeout": "1h"}
         elif kind == "decide":
