@@ -1,8 +1,8 @@
 """Run one WorkflowTest (SPEC §1.5): alerts in on a fake clock, expectations checked.
 
-Alerts go through the same matching as ``plan`` and production; each match starts an
-execution unless one is open for the same (policy, target) or the alert already started one.
-A resolved alert cancels the open executions of policies with ``on_resolved: cancel``.
+Alerts go through the service's own intake (:mod:`reconciler.intake`) on the test's memory
+store: the same matching, policy guardrails, deduplication and decisions as production. A
+resolved alert cancels what its firing started under ``on_resolved: cancel``.
 ``mocks`` answer actions without running them; an action that would reach outside (HTTP,
 notifications, programs) and is not mocked fails the step, so a test never calls a real
 endpoint. ``approvals`` are applied, in order, when a step waits for one. Steps are dispatched
@@ -28,11 +28,11 @@ from reconciler.engine.control import waiting_for_approval
 from reconciler.engine.engine import Engine
 from reconciler.engine.gates import GuardrailHooks
 from reconciler.engine.secrets import SecretProvider
-from reconciler.engine.state import Execution, Node, parse_iso
+from reconciler.engine.state import Execution, Node
 from reconciler.errors import ActionError, InputError, PermanentError
-from reconciler.matching.admission import Past, admit
+from reconciler.intake.intake import STARTING, Intake
 from reconciler.matching.guardrails import GUARDED_COLLECTIONS
-from reconciler.matching.matcher import Matcher
+from reconciler.metrics import Metrics
 from reconciler.sim import views
 from reconciler.sim.cluster import Cluster
 from reconciler.sim.server import SimulatedCluster
@@ -56,6 +56,8 @@ class TestResult:
     reason: str = ""
     executions: list[dict[str, Any]] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
+    # What the intake decided for each match (started, refused and why, error, cancelled).
+    decisions: list[dict[str, Any]] = field(default_factory=list)
 
 
 class TestHooks(GuardrailHooks):
@@ -96,20 +98,17 @@ class TestHooks(GuardrailHooks):
 
 
 class _Scenario:
-    """The alerts and approvals of one test, delivered as the fake clock reaches them."""
+    """The alerts and approvals of one test, delivered as the fake clock reaches them, through
+    the service's own intake on the test's memory store: matching, policy guardrails,
+    deduplication, resolution and their recorded decisions are production's."""
 
     def __init__(self, test: WorkflowTest, engine: Engine, revision: Revision) -> None:
         self.spec = test.spec
         self.engine = engine
-        self.revision = revision
-        self.matcher = Matcher(revision)
+        self.intake = Intake(engine.store, engine, Metrics(), engine.clock)
+        self.intake.activate(REVISION, revision)
         self.alerts = sorted(enumerate(self.spec.alerts), key=lambda pair: (pair[1].at, pair[0]))
         self.approvals = list(self.spec.approvals)
-        self.started: list[Execution] = []
-        self.open: dict[tuple[str, str], Execution] = {}
-        self.seen: set[tuple[str, str, str]] = set()  # (policy, fingerprint, firing since)
-        self.firing_since: dict[str, str] = {}  # fingerprint -> when this firing began
-        self.decisions: list[dict[str, str]] = []
 
     async def on_idle(self, next_timer: datetime | None) -> bool:
         if await self._apply_approval():
@@ -151,67 +150,23 @@ class _Scenario:
         return False
 
     async def _deliver(self, spec_alert: Any) -> None:
-        now = self.engine.clock.now()
+        """As ``amtool alert add`` sends it: no startsAt, so a repeat of firing labels continues
+        the alert that fires, and a firing after a resolution is a new one."""
         data: dict[str, Any] = {
             "labels": spec_alert.labels,
             "annotations": spec_alert.annotations,
             "status": spec_alert.status,
-            "startsAt": now.isoformat(),
         }
         if spec_alert.fingerprint:
             data["fingerprint"] = spec_alert.fingerprint
-        alert = Alert.model_validate(data)
-        # Alertmanager re-sends a firing alert with its original startsAt: a repeat of the same
-        # labels before they resolve is the same alert, and starts nothing new.
-        since = self.firing_since.setdefault(alert.fingerprint, now.isoformat())
-        if alert.status == "resolved":
-            self.firing_since.pop(alert.fingerprint, None)
-        result = self.matcher.match(alert, now)
-        for match in result.matches:
-            if match.error is not None:
-                continue
-            key = (match.policy.name, match.target)
-            current = self.open.get(key)
-            if alert.status == "resolved":
-                if (
-                    current is not None
-                    and not current.finished
-                    and match.policy.definition.spec.on_resolved == "cancel"
-                ):
-                    await self.engine.cancel(current.id, reason="alert resolved")
-                continue
-            identity = (match.policy.name, alert.fingerprint, since)
-            if identity in self.seen:
-                continue  # a re-delivery: this alert already started (or was refused) here
-            past = [
-                Past(e.target, parse_iso(e.created_at), e.finished)
-                for e in self.started
-                if e.policy == match.policy.name
-            ]
-            admission = admit(match.policy.definition.spec.guardrails, match.target, now, past)
-            self.decisions.append(
-                {
-                    "policy": match.policy.name,
-                    "target": match.target,
-                    "decision": admission.decision,
-                    "reason": admission.reason,
-                }
-            )
-            if admission.decision == "refuse":
-                continue
-            self.seen.add(identity)
-            execution = await self.engine.start(
-                revision=REVISION,
-                workflow=match.workflow,
-                params=match.params,
-                alert=alert.as_cel(),
-                policy=match.policy.name,
-                target=match.target,
-                mode=match.policy.definition.spec.mode,
-                gate=admission.reason if admission.decision == "approve" else None,
-            )
-            self.open[key] = execution
-            self.started.append(execution)
+        await self.intake.receive([Alert.model_validate(data)])
+        await self.intake.drain()
+
+    async def started(self) -> list[Execution]:
+        """The executions the alerts started, in the order the intake decided them."""
+        decisions = await self.engine.store.decisions(limit=1_000_000)
+        ids = [d["execution"] for d in decisions if d["decision"] in STARTING]
+        return [await self.engine.get(execution_id) for execution_id in dict.fromkeys(ids)]
 
 
 async def run_test(
@@ -250,7 +205,12 @@ async def run_test(
         await engine.add_revision(REVISION, revision, files)
         scenario = _Scenario(test, engine, revision)
         await engine.run_until_idle(on_idle=scenario.on_idle)
+        started = await scenario.started()
         result.actions = hooks.calls
+        result.decisions = [
+            {k: d[k] for k in ("policy", "target", "decision", "reason", "execution")}
+            for d in await engine.store.decisions(limit=1_000_000)
+        ]
         result.executions = [
             {
                 "id": e.id,
@@ -259,9 +219,9 @@ async def run_test(
                 "status": e.status.value,
                 "error": e.error,
             }
-            for e in scenario.started
+            for e in started
         ]
-        result.failures = expectations.check(test.spec.expect, scenario.started, hooks.calls)
+        result.failures = expectations.check(test.spec.expect, started, hooks.calls)
         if sim is not None and test.spec.expect.cluster:
             result.failures += expectations.cluster(
                 test.spec.expect.cluster, views.state(sim.cluster), START

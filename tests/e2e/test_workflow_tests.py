@@ -226,3 +226,61 @@ def test_dry_run_calls_not_even_the_mocks_of_actions_that_reach_outside(tmp_path
     (report,) = json.loads(result.stdout)
     assert report["outcome"] == "passed", report["failures"]
     assert report["actions"] == ["core.log"]
+
+
+ONE_PATH = """
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: hold}
+spec:
+  params: {who: {type: string, default: ""}}
+  steps:
+    - {id: nap, wait: 10m}
+    - {id: done, action: core.log, with: {message: done}}
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: Policy
+metadata: {name: per-pod}
+spec:
+  match: alert.labels.alertname == "PodSlow"
+  workflow: hold
+  target: "{{ alert.labels.pod }}"
+  on_resolved: cancel
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: Policy
+metadata: {name: broken-params}
+spec:
+  match: alert.labels.alertname == "PodSlow"
+  workflow: hold
+  params: {who: "{{ alert.labels.team }}"}
+---
+apiVersion: reconciler.dev/v1alpha1
+kind: WorkflowTest
+metadata: {name: another-alert-resolving-does-not-cancel-this-one}
+spec:
+  alerts:
+    - {labels: {alertname: PodSlow, pod: web-1, container: app}}
+    - {labels: {alertname: PodSlow, pod: web-1, container: sidecar}, at: 1m}
+    - {labels: {alertname: PodSlow, pod: web-1, container: app}, at: 2m}
+    - {labels: {alertname: PodSlow, pod: web-1, container: sidecar}, status: resolved, at: 3m}
+  expect:
+    executions: [{policy: per-pod, status: succeeded}]
+    actions: [core.log]
+"""
+
+
+def test_workflow_tests_decide_through_the_service_intake(tmp_path: Path) -> None:
+    """One decision path: a resolved alert cancels only what it started; a repeat of a firing
+    alert is a re-delivery; a policy whose params fail to render records an error decision."""
+    (tmp_path / "repo.yaml").write_text(ONE_PATH)
+    result = reconciler("test", tmp_path, "-o", "json")
+    (report,) = json.loads(result.stdout)
+    assert report["outcome"] == "passed", report["failures"]
+    decisions = [(d["policy"], d["decision"]) for d in report["decisions"]]
+    assert decisions.count(("per-pod", "started")) == 1
+    assert ("per-pod", "refused") in decisions  # the sidecar's alert: web-1 is taken
+    assert ("per-pod", "cancelled") not in decisions
+    errors = [d for d in report["decisions"] if d["decision"] == "error"]
+    assert errors and all(d["policy"] == "broken-params" for d in errors)
+    assert "team" in errors[0]["reason"]
