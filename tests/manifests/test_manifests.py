@@ -304,6 +304,7 @@ def test_the_alerts_about_reconciler_use_its_metrics(monitored: list[dict[str, A
         "ReconcilerRevisionFailing",
         "ReconcilerExecutionsStuck",
         "ReconcilerSuspended",
+        "ReconcilerStoreCannotWrite",
     }
     for rule in rules:
         assert re.search(r"\breconciler_[a-z_]+", rule["expr"]), rule["alert"]
