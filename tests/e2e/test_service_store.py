@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from servicekit import GIT_ENV, Remote, Running, alert, settings, wait_for
+
+from reconciler.cli import controlling
 
 BIG = "x" * 20_000  # an annotation that needs new pages: a full database refuses it
 
@@ -35,7 +38,7 @@ def metric(running: Running, name: str) -> float:
 
 
 def test_readiness_and_the_webhook_follow_a_full_store_and_recover_without_a_restart(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     remote = Remote(tmp_path / "git")
     big = alert("Quick", "big")
@@ -54,6 +57,8 @@ def test_readiness_and_the_webhook_follow_a_full_store_and_recover_without_a_res
         assert "database or disk is full" in problem
         assert str(tmp_path / "state" / "reconciler.db") in problem
         assert running.status()["ready"] is False
+        controlling._print_status(running.status())  # what `reconciler status` prints
+        assert "STORE CANNOT WRITE database or disk is full" in capsys.readouterr().out
         assert metric(running, "reconciler_store_writable") == 0
         assert metric(running, "reconciler_store_write_failures_total") >= 1
         wait_for(lambda: metric(running, "reconciler_store_write_failures_total") >= 3)
