@@ -117,9 +117,10 @@ def refuse_network_filesystem(folder: Path, mountinfo: str | None = None) -> Non
     kind, mount_point = filesystem_of(folder.resolve(), mountinfo)
     if kind in NETWORK_FILESYSTEMS or kind.startswith(("nfs", "fuse.sshfs")):
         raise StoreError(
-            f"the state directory {folder} is on a network filesystem ({kind} mounted at "
+            f"the store's folder {folder} is on a network filesystem ({kind} mounted at "
             f"{mount_point}); SQLite's locks do not hold across machines there, so two services "
-            "could write one store: use a local disk (a ReadWriteOnce volume) for --state-dir"
+            "could write one store: put --state-dir (or --store) on a local disk (in "
+            "Kubernetes, a ReadWriteOnce volume)"
         )
 
 

@@ -169,10 +169,11 @@ class SqliteStore(SqliteExecutions, SqliteIntake):
                         break
                     work.append(more)
                 self._process(connection, work)
-            if self.health.due() and self._pending:
-                self._commit_pending(connection)
-            elif self.health.due():
-                self._probe(connection)
+            if self.health.due():  # the waiting writes are tried again, or a probe
+                if self._pending:
+                    self._commit_pending(connection)
+                else:
+                    self._probe(connection)
 
     def _refuse_waiting(self) -> None:
         """Work queued after ``close`` (or never written) is answered, not left hanging."""
@@ -230,10 +231,12 @@ class SqliteStore(SqliteExecutions, SqliteIntake):
             except Exception as exc:
                 if connection.in_transaction:  # what the call left open is undone
                     connection.execute("ROLLBACK")
+                error: Exception = exc
                 if kind == "write" and passing(exc):
                     self.health.failed(exc)
-                    exc = StoreError(f"the store {self.path} cannot write: {exc}")
-                self._resolve(future, error=exc)
+                    error = StoreError(f"the store {self.path} cannot write: {exc}")
+                    error.__cause__ = exc
+                self._resolve(future, error=error)
                 continue
             if kind == "write" and not self._pending:
                 self.health.succeeded()
