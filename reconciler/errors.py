@@ -10,7 +10,9 @@ Callers catch these by what they should do next, not by where they came from::
     │   ├── PermanentError       never retried: invalid input, not found, refused
     │   └── NotImplementedAction the action is declared but its implementation has not landed
     ├── InputError               a file or payload given on the command line is unusable
-    └── EngineError              a request the engine cannot carry out (unknown execution, state)
+    ├── EngineError              a request the engine cannot carry out (unknown execution, state)
+    └── StoreError               the store cannot be used: held by another process, on a
+                                 network disk, or (for a while) unable to write
 
 Library exceptions are wrapped at the boundary (``raise ... from exc``). Messages that may reach
 logs, reports or pull requests go through :func:`sanitize` first.
@@ -111,6 +113,11 @@ class EngineError(ReconcilerError):
 
 class InputError(ReconcilerError):
     """A file or payload handed to a command cannot be used (names the file and what to do)."""
+
+
+class StoreError(ReconcilerError):
+    """The store cannot be used: another process holds it, it is on a network filesystem, or
+    it cannot write now (a full disk: the service retries its own writes until it can)."""
 
 
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@")

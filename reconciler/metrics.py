@@ -9,6 +9,8 @@ decision names come from the repository, never from alert labels.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -16,6 +18,8 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 # `*_created` series double the output and no dashboard here reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -109,6 +113,31 @@ class Metrics:
             "reconciler_suspended", "1 while the kill switch is on, else 0.", registry=r
         )
 
+    def watch_store(self, health: Callable[[], tuple[int, bool]]) -> None:
+        """Expose the store's write health, read when scraped: ``health()`` gives the failed
+        write attempts so far and whether writes work now."""
+        self.registry.register(_StoreHealth(health))
+
     def set_revision(self, revision: str) -> None:
         self.revision_info.clear()
         self.revision_info.labels(revision=revision).set(1)
+
+
+class _StoreHealth(Collector):
+    """The store keeps its own counts (on its writer thread); this reads them at scrape time."""
+
+    def __init__(self, health: Callable[[], tuple[int, bool]]) -> None:
+        self.health = health
+
+    def collect(self) -> Iterator[Metric]:
+        failures, writable = self.health()
+        yield CounterMetricFamily(
+            "reconciler_store_write_failures",
+            "Store writes that failed (a full disk, an I/O error), retries and probes included.",
+            value=failures,
+        )
+        yield GaugeMetricFamily(
+            "reconciler_store_writable",
+            "1 while the store can write, 0 while its writes fail (and are retried).",
+            value=1 if writable else 0,
+        )

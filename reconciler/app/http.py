@@ -191,12 +191,9 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> FastAPI:
 
     @app.get("/readyz", tags=["service"])
     async def readyz() -> JSONResponse:
-        """Ready when the store is open and the intake works, even with no revision active yet."""
-        problems = []
-        if not service.open:
-            problems.append("the store is not open")
-        if not service.intake_working():
-            problems.append("the intake is not running")
+        """Ready when the store is open and can write, and the intake works, even with no
+        revision active yet."""
+        problems = service.problems()
         body = {"ready": not problems, "problems": problems}
         return JSONResponse(body, status_code=503 if problems else 200)
 

@@ -37,6 +37,7 @@ from reconciler.sim.views import SimulatedView
 from reconciler.source.credentials import Credentials
 from reconciler.source.directory import DirectorySource
 from reconciler.source.opening import open_source
+from reconciler.store.lock import StoreLock
 from reconciler.store.sqlite import SqliteStore
 from reconciler.validation.compiled import CompiledRule
 
@@ -99,7 +100,10 @@ class Service:
         registry: Registry | None = None,
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
+        store_lock: StoreLock | None = None,
     ) -> None:
+        """``store_lock``: the store's lock, already taken (``reconciler run`` takes it before
+        it builds anything, to refuse a second instance before serving)."""
         if not settings.repo:
             raise InputError("--repo is required (a Git URL, a local repository or a folder)")
         self.settings = settings
@@ -107,7 +111,8 @@ class Service:
         self.metrics = Metrics()
         self.registry = registry or default_registry()
         state = Path(settings.state_dir)
-        self.store = SqliteStore(store_path(settings))
+        self.store = SqliteStore(store_path(settings), lock=store_lock)
+        self.metrics.watch_store(self._store_health)
         secrets = SecretProvider(Path(settings.secrets_dir) if settings.secrets_dir else None)
         self.engine = Engine(
             self.store,
@@ -199,6 +204,24 @@ class Service:
     def intake_working(self) -> bool:
         return any(t.get_name() == "intake" and not t.done() for t in self._tasks)
 
+    def problems(self) -> list[str]:
+        """Why the service is not ready (``/readyz``): empty when it is."""
+        problems = []
+        if not self.open:
+            problems.append("the store is not open")
+        if self.store.write_error is not None:
+            problems.append(
+                f"the store {self.store.path} cannot write ({self.store.write_error}); "
+                "executions wait and alerts are refused with 503 until it can: free space on "
+                "its volume (it is retried, no restart needed)"
+            )
+        if not self.intake_working():
+            problems.append("the intake is not running")
+        return problems
+
+    def _store_health(self) -> tuple[int, bool]:
+        return self.store.health.failures, self.store.write_error is None
+
     async def _wake_timers(self) -> None:
         while True:
             await asyncio.sleep(WAKE_EVERY)
@@ -235,7 +258,8 @@ class Service:
         data = self.reconciler.status.as_dict()
         counts = await self.store.count_by_status()
         return {
-            "ready": self.open and self.intake_working(),
+            "ready": not self.problems(),
+            "store_error": self.store.write_error,
             "suspended": self.suspension,
             "dry_run": self.settings.dry_run,
             "cluster": self.cluster.name if self.cluster else "none",

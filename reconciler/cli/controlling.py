@@ -35,6 +35,8 @@ def _print_status(data: dict[str, Any]) -> None:
         console.print(f"  {escape(line)}")
     for problem in data["errors"]:
         console.print(f"    {escape(problem)}")
+    if data.get("store_error"):
+        console.print(f"[red]STORE CANNOT WRITE[/red] {escape(data['store_error'])} (retrying)")
     suspended = data.get("suspended")
     if suspended:
         console.print(f"[red]SUSPENDED[/red] {escape(suspended['reason'])} at {suspended['at']}")

@@ -19,10 +19,11 @@ from pydantic import ValidationError
 
 from reconciler.app.auth import api_tokens, webhook_token
 from reconciler.app.http import create_app
-from reconciler.app.service import Service
+from reconciler.app.service import Service, store_path
 from reconciler.cli.output import fail
 from reconciler.errors import InputError, ReconcilerError
 from reconciler.settings import ServiceSettings
+from reconciler.store.lock import StoreLock
 
 log = structlog.get_logger("reconciler.service")
 
@@ -73,8 +74,15 @@ def run(
             webhook_token(settings.webhook_token_file),
             api_tokens(settings.api_token_file),
         )
-        service = Service(settings)
+        # One instance per store: refused here, before anything starts or serves.
+        lock = StoreLock(store_path(settings))
+        lock.acquire()
     except (ReconcilerError, ValidationError) as exc:
+        raise fail(str(exc)) from exc
+    try:
+        service = Service(settings, store_lock=lock)
+    except (ReconcilerError, ValidationError) as exc:
+        lock.release()
         raise fail(str(exc)) from exc
     if not ipaddress.ip_address(host).is_loopback and not api.enabled:
         log.warning(
@@ -86,7 +94,10 @@ def run(
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     )
-    server.run()
+    try:
+        server.run()
+    finally:
+        lock.release()  # the store released it if it opened; this covers a failed start
 
 
 def _settings(config: Path | None, given: dict[str, Any]) -> ServiceSettings:

@@ -55,7 +55,8 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     async def save(self, batch: Batch) -> None:
-        """Persist a batch; durable when it returns."""
+        """Persist a batch; durable when it returns. A failure that passes (a full disk) is
+        waited out: the batch is retried, in order with later ones, until it is written."""
 
     async def load(self, execution_id: str) -> StoredExecution | None: ...
 

@@ -3,14 +3,22 @@
 One writer thread owns the connection. ``save`` hands a batch to it and awaits a future; the
 thread drains every batch waiting at that moment into one transaction (group commit), commits,
 then resolves all their futures. So many executions' transitions share one fsync, and the event
-loop never blocks on disk. Reads go through the same thread, in order with the writes.
+loop never blocks on disk. Reads have their own connection and thread.
+
+When a commit fails for a reason that passes (a full disk, an I/O error: see
+:mod:`~reconciler.store.health`), ``save`` does not fail: its batches stay queued, in order, and
+the writer tries them again with backoff until they commit; batches saved meanwhile join them,
+so nothing overtakes an earlier write. The callers (the engine's executions) simply wait. Other
+writes (``receive_alerts``, ``set_state``) fail fast with a :class:`StoreError`, so the webhook
+can answer 503. While writes fail and none is waiting, the writer probes with a small write, so
+:attr:`write_error` clears once the disk has room again, without a restart.
+
+A file database is held with an exclusive lock (:mod:`~reconciler.store.lock`) while open.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import queue
 import sqlite3
 import threading
@@ -19,24 +27,39 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from reconciler.store import encoding
-from reconciler.store.base import Batch, StoredExecution
+from reconciler.errors import StoreError
+from reconciler.store.base import Batch
+from reconciler.store.health import WriteHealth, passing
+from reconciler.store.lock import StoreLock
 from reconciler.store.migrations import MIGRATIONS
+from reconciler.store.rows import Rows
+from reconciler.store.sqlite_executions import SqliteExecutions
 from reconciler.store.sqlite_intake import SqliteIntake
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 _STOP = object()
+PROBE_BYTES = 16384  # the probe's write needs new pages, as real writes do on a full disk
+_Pending = tuple[Rows, "asyncio.Future[Any]"]
 
 
-class SqliteStore(SqliteIntake):
+class SqliteStore(SqliteExecutions, SqliteIntake):
     def __init__(
-        self, path: str | Path, *, synchronous: Synchronous = "FULL", max_batch: int = 5000
+        self,
+        path: str | Path,
+        *,
+        synchronous: Synchronous = "FULL",
+        max_batch: int = 5000,
+        lock: StoreLock | None = None,
     ) -> None:
         self.path = str(path)
         self.synchronous = synchronous
         self.max_batch = max_batch
+        # ``lock``: one already taken (``reconciler run`` takes it before serving); kept.
+        self.lock = lock or (StoreLock(self.path) if self.path != ":memory:" else None)
+        self.health = WriteHealth(self.path)
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._pending: list[_Pending] = []  # saves not committed yet, in the order made
         # Reads have their own connection and thread: WAL lets them run beside the writer, so
         # a lookup never waits behind a group commit's fsync. (Every write a caller awaited is
         # committed, so a read issued after it sees it.)
@@ -45,8 +68,23 @@ class SqliteStore(SqliteIntake):
         self._loop: asyncio.AbstractEventLoop | None = None
         self.commits = 0
 
+    @property
+    def write_error(self) -> str | None:
+        """Why writes fail now (None while they work): what ``/readyz`` reports."""
+        return self.health.error
+
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
+        if self.lock is not None:
+            self.lock.acquire()
+        try:
+            await self._start_threads()
+        except BaseException:
+            if self.lock is not None:
+                self.lock.release()
+            raise
+
+    async def _start_threads(self) -> None:
         self._loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = self._loop.create_future()
         self._thread = threading.Thread(
@@ -71,10 +109,11 @@ class SqliteStore(SqliteIntake):
             self._reads.put(_STOP)
             await asyncio.to_thread(reader.join)
         thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._queue.put(_STOP)
-        await asyncio.to_thread(thread.join)
+        if thread is not None:
+            self._queue.put(_STOP)
+            await asyncio.to_thread(thread.join)
+        if self.lock is not None:
+            self.lock.release()
 
     def _run_reader(self, ready: asyncio.Future[None]) -> None:
         try:
@@ -105,11 +144,20 @@ class SqliteStore(SqliteIntake):
             return
         self._resolve(ready, None)
         try:
-            while True:
-                item = self._queue.get()
-                if item is _STOP:
-                    self._refuse_waiting()
-                    return
+            self._serve(connection)
+        finally:
+            connection.close()
+
+    def _serve(self, connection: sqlite3.Connection) -> None:
+        while True:
+            try:  # while writes fail, wake up when the next try is due
+                item = self._queue.get(timeout=self.health.wait())
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                self._refuse_waiting()
+                return
+            if item is not None:
                 work = [item]
                 while len(work) < self.max_batch:  # group commit: take whatever else is waiting
                     try:
@@ -121,11 +169,21 @@ class SqliteStore(SqliteIntake):
                         break
                     work.append(more)
                 self._process(connection, work)
-        finally:
-            connection.close()
+            if self.health.due():  # the waiting writes are tried again, or a probe
+                if self._pending:
+                    self._commit_pending(connection)
+                else:
+                    self._probe(connection)
 
     def _refuse_waiting(self) -> None:
-        """Work queued after ``close`` is answered, not left hanging."""
+        """Work queued after ``close`` (or never written) is answered, not left hanging."""
+        pending, self._pending = self._pending, []
+        if pending:
+            error = StoreError(
+                f"the store {self.path} was closed before {len(pending)} write(s) could be "
+                f"made: {self.health.error}"
+            )
+            self._resolve_all([(future, None, error) for _, future in pending])
         while True:
             try:
                 item = self._queue.get_nowait()
@@ -151,40 +209,81 @@ class SqliteStore(SqliteIntake):
     def _process(
         self, connection: sqlite3.Connection, work: list[tuple[str, Any, asyncio.Future[Any]]]
     ) -> None:
-        writes = [w for w in work if w[0] == "save"]
-        if writes:
+        saves = [w for w in work if w[0] == "save"]
+        if saves:
             # Encode first: a batch that cannot be serialised fails alone and only its caller
             # hears of it. Then the whole group is one transaction (one fsync).
-            failures: dict[int, Exception] = {}
-            rows = _Rows()
-            for index, (_, batch, _) in enumerate(writes):
+            refused: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+            for _, batch, future in saves:
                 try:
-                    rows.add(batch)
+                    self._pending.append((Rows.of(batch), future))
                 except (TypeError, ValueError) as exc:
-                    failures[index] = exc
-            try:
-                if rows:
-                    connection.execute("BEGIN IMMEDIATE")
-                    rows.write(connection)
-                    connection.execute("COMMIT")
-                    self.commits += 1
-            except (
-                Exception
-            ) as exc:  # the write or commit failed (disk full, I/O): nothing is saved
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                failures = dict.fromkeys(range(len(writes)), exc)
-            # One wake-up of the event loop settles the whole group (a wake-up per future cost
-            # more than the commit's Python work).
-            self._resolve_all(
-                [(future, None, failures.get(index)) for index, (_, _, future) in enumerate(writes)]
-            )
+                    refused.append((future, None, exc))
+            if refused:
+                self._resolve_all(refused)
+            if not self.health.failing:  # else they wait for the retry, behind older writes
+                self._commit_pending(connection)
         for kind, call, future in work:
-            if kind == "read":
-                try:
-                    self._resolve(future, call(connection))
-                except Exception as exc:
-                    self._resolve(future, error=exc)
+            if kind == "save":
+                continue
+            try:
+                value = call(connection)
+            except Exception as exc:
+                if connection.in_transaction:  # what the call left open is undone
+                    connection.execute("ROLLBACK")
+                error: Exception = exc
+                if kind == "write" and passing(exc):
+                    self.health.failed(exc)
+                    error = StoreError(f"the store {self.path} cannot write: {exc}")
+                    error.__cause__ = exc
+                self._resolve(future, error=error)
+                continue
+            if kind == "write" and not self._pending:
+                self.health.succeeded()
+            self._resolve(future, value)
+
+    def _commit_pending(self, connection: sqlite3.Connection) -> None:
+        """Write every pending batch in one transaction; on a passing failure keep them."""
+        if not self._pending:
+            return
+        rows = Rows.joined([r for r, _ in self._pending])
+        error: Exception | None = None
+        try:
+            if rows:
+                connection.execute("BEGIN IMMEDIATE")
+                rows.write(connection)
+                connection.execute("COMMIT")
+                self.commits += 1
+        except Exception as exc:  # nothing of the group is saved
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            if passing(exc):
+                self.health.failed(exc)
+                return
+            error = exc
+        group, self._pending = self._pending, []
+        if error is None:
+            self.health.succeeded()
+        # One wake-up of the event loop settles the whole group (a wake-up per future cost
+        # more than the commit's Python work).
+        self._resolve_all([(future, None, error) for _, future in group])
+
+    def _probe(self, connection: sqlite3.Connection) -> None:
+        """A small write that needs new pages, undone in the same transaction."""
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(
+                "INSERT OR REPLACE INTO service_state (key, value) VALUES ('store.probe', ?)",
+                ("0" * PROBE_BYTES,),
+            )
+            connection.execute("DELETE FROM service_state WHERE key = 'store.probe'")
+            connection.execute("COMMIT")
+        except Exception as exc:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            self.health.failed(exc)
+        else:
+            self.health.succeeded()
 
     def _resolve(
         self, future: asyncio.Future[Any], value: Any = None, *, error: BaseException | None = None
@@ -224,209 +323,44 @@ class SqliteStore(SqliteIntake):
         return await future
 
     async def _write(self, call: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Run ``call`` on the writer's connection, in order with the batches."""
-        return await self._submit("read", call)
+        """Run ``call`` on the writer's connection, in order with the batches; fails fast."""
+        return await self._submit("write", call)
 
-    # -- the Store interface -----------------------------------------------------------------
+    # -- drills ------------------------------------------------------------------------------
+    async def simulate_full_disk(self, full: bool = True) -> None:
+        """Make the database full, as a full disk does, or (``full=False``) give it room again.
+
+        For tests and drills: caps the writer's database at its size (``PRAGMA
+        max_page_count``) and uses up its free pages, so every write that needs a new page fails
+        with SQLite's own ``database or disk is full`` (SQLITE_FULL)."""
+
+        def apply(connection: sqlite3.Connection) -> None:
+            if not full:
+                connection.execute("PRAGMA max_page_count = 4294967294")  # SQLite clamps it
+                connection.execute("DELETE FROM service_state WHERE key LIKE 'store.filler.%'")
+                return
+            (pages,) = connection.execute("PRAGMA page_count").fetchone()
+            (size,) = connection.execute("PRAGMA page_size").fetchone()
+            connection.execute(f"PRAGMA max_page_count = {int(pages)}")
+            filler = 0
+            while size >= 16:  # smaller and smaller rows, until not even a small one fits
+                try:
+                    connection.execute(
+                        "INSERT INTO service_state (key, value) VALUES (?, ?)",
+                        (f"store.filler.{filler}", "0" * size),
+                    )
+                    filler += 1
+                except sqlite3.OperationalError as exc:
+                    if getattr(exc, "sqlite_errorname", "") != "SQLITE_FULL":
+                        raise
+                    size //= 2
+
+        await self._submit("read", apply)
+
+    # -- the Store interface (reads: :mod:`.sqlite_executions`, :mod:`.sqlite_intake`) ---------
     async def save(self, batch: Batch) -> None:
         if batch:
             await self._submit("save", batch)
-
-    async def load(self, execution_id: str) -> StoredExecution | None:
-        def read(connection: sqlite3.Connection) -> StoredExecution | None:
-            row = connection.execute(
-                "SELECT header FROM executions WHERE id = ?", (execution_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            nodes = connection.execute(
-                "SELECT record FROM nodes WHERE execution = ?", (execution_id,)
-            ).fetchall()
-            return StoredExecution(json.loads(row[0]), [json.loads(n[0]) for n in nodes])
-
-        result: StoredExecution | None = await self._read(read)
-        return result
-
-    async def unfinished(self, *, after: str = "", limit: int = 0) -> list[StoredExecution]:
-        def read(connection: sqlite3.Connection) -> list[StoredExecution]:
-            headers = connection.execute(
-                "SELECT id, header FROM executions WHERE status NOT IN ('succeeded', 'failed', 'cancelled') "
-                "AND id > ? ORDER BY id LIMIT ?",
-                (after, limit or -1),
-            ).fetchall()
-            nodes: dict[str, list[dict[str, Any]]] = {
-                execution_id: [] for execution_id, _ in headers
-            }
-            if headers:
-                for execution, record in connection.execute(
-                    "SELECT n.execution, n.record FROM nodes n JOIN executions e ON e.id = n.execution "
-                    "WHERE e.status NOT IN ('succeeded', 'failed', 'cancelled') AND e.id > ? AND e.id <= ?",
-                    (after, headers[-1][0]),
-                ):
-                    nodes[execution].append(json.loads(record))
-            return [StoredExecution(json.loads(h), nodes[i]) for i, h in headers]
-
-        result: list[StoredExecution] = await self._read(read)
-        return result
-
-    async def query(
-        self,
-        *,
-        status: str | None = None,
-        workflow: str | None = None,
-        policy: str | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        def read(connection: sqlite3.Connection) -> list[dict[str, Any]]:
-            clauses, values = [], []
-            for column, value in (("status", status), ("workflow", workflow), ("policy", policy)):
-                if value is not None:
-                    clauses.append(f"{column} = ?")
-                    values.append(value)
-            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-            # The clauses are fixed strings; every value is a bound parameter.
-            rows = connection.execute(
-                f"SELECT header FROM executions {where} ORDER BY created_at DESC LIMIT ?",  # noqa: S608
-                (*values, limit),
-            ).fetchall()
-            return [json.loads(r[0]) for r in rows]
-
-        result: list[dict[str, Any]] = await self._read(read)
-        return result
-
-    async def count_overdue(self, before: str) -> int:
-        def read(connection: sqlite3.Connection) -> int:
-            # The same condition as the partial index of open executions, so only those are read.
-            (count,) = connection.execute(
-                "SELECT COUNT(*) FROM executions WHERE status NOT IN ('succeeded', 'failed', 'cancelled') "
-                "AND json_extract(header, '$.deadline') < ?",
-                (before,),
-            ).fetchone()
-            return int(count)
-
-        result: int = await self._read(read)
-        return result
-
-    async def timeline(self, execution_id: str) -> list[dict[str, Any]]:
-        def read(connection: sqlite3.Connection) -> list[dict[str, Any]]:
-            rows = connection.execute(
-                "SELECT entry FROM timeline WHERE execution = ? ORDER BY seq", (execution_id,)
-            ).fetchall()
-            return [json.loads(r[0]) for r in rows]
-
-        result: list[dict[str, Any]] = await self._read(read)
-        return result
-
-    async def due(self, before: str, limit: int = 1000) -> list[str]:
-        def read(connection: sqlite3.Connection) -> list[str]:
-            rows = connection.execute(
-                "SELECT id FROM executions WHERE wake_at IS NOT NULL AND wake_at <= ? "
-                "AND status NOT IN ('succeeded', 'failed', 'cancelled') ORDER BY wake_at LIMIT ?",
-                (before, limit),
-            ).fetchall()
-            return [r[0] for r in rows]
-
-        result: list[str] = await self._read(read)
-        return result
-
-    async def save_revision(self, revision: str, files: dict[str, bytes]) -> None:
-        encoded = json.dumps(
-            {path: base64.b64encode(data).decode() for path, data in files.items()}
-        )
-
-        def write(connection: sqlite3.Connection) -> None:
-            connection.execute(
-                "INSERT OR IGNORE INTO revisions (id, files) VALUES (?, ?)", (revision, encoded)
-            )
-
-        await self._write(write)
-
-    async def load_revision(self, revision: str) -> dict[str, bytes] | None:
-        def read(connection: sqlite3.Connection) -> dict[str, bytes] | None:
-            row = connection.execute(
-                "SELECT files FROM revisions WHERE id = ?", (revision,)
-            ).fetchone()
-            if row is None:
-                return None
-            return {path: base64.b64decode(data) for path, data in json.loads(row[0]).items()}
-
-        result: dict[str, bytes] | None = await self._read(read)
-        return result
-
-
-class _Rows:
-    """The rows of a group of batches, encoded to JSON before the transaction opens."""
-
-    def __init__(self) -> None:
-        self.nodes: list[tuple[Any, ...]] = []
-        self.executions: list[tuple[Any, ...]] = []
-        self.timeline: list[tuple[str, str]] = []
-        self.decisions: list[tuple[Any, ...]] = []
-        self.alerts_done: list[tuple[str, str, int]] = []
-
-    def __bool__(self) -> bool:
-        return bool(
-            self.nodes or self.executions or self.timeline or self.decisions or self.alerts_done
-        )
-
-    def add(self, batch: Batch) -> None:
-        """Encode a batch whole, or raise and add nothing."""
-        nodes = [
-            (execution, r["key"], r["run"], r["phase"], r.get("wake_at"), encoding.dumps(r))
-            for execution, r in batch.nodes
-        ]
-        executions = [
-            (
-                h["id"],
-                h["status"],
-                h["workflow"],
-                h.get("policy", ""),
-                h.get("target", ""),
-                h.get("parent"),
-                h["created_at"],
-                h.get("wake_at"),
-                encoding.dumps(h),
-            )
-            for h in batch.executions
-        ]
-        timeline = [(execution, encoding.dumps(entry)) for execution, entry in batch.timeline]
-        decisions = [
-            (d["fingerprint"], d["starts_at"], d["policy"], d.get("execution"), d["decision"],
-             encoding.dumps(d))
-            for d in batch.decisions
-        ]  # fmt: skip
-        self.nodes += nodes
-        self.executions += executions
-        self.timeline += timeline
-        self.decisions += decisions
-        self.alerts_done += batch.alerts_done
-
-    def write(self, connection: sqlite3.Connection) -> None:
-        connection.executemany(
-            "INSERT INTO nodes (execution, key, run, phase, wake_at, record) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (execution, key, run) DO UPDATE SET phase = excluded.phase, "
-            "wake_at = excluded.wake_at, record = excluded.record",
-            self.nodes,
-        )
-        connection.executemany(
-            "INSERT INTO executions (id, status, workflow, policy, target, parent, created_at, wake_at, header) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
-            "wake_at = excluded.wake_at, header = excluded.header",
-            self.executions,
-        )
-        connection.executemany(
-            "INSERT INTO timeline (execution, entry) VALUES (?, ?)", self.timeline
-        )
-        connection.executemany(
-            "INSERT INTO decisions (fingerprint, starts_at, policy, execution, decision, record) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            self.decisions,
-        )
-        connection.executemany(
-            "UPDATE alerts SET pending = 0 WHERE fingerprint = ? AND starts_at = ? "
-            "AND deliveries = ?",
-            self.alerts_done,
-        )
 
 
 def _migrate(connection: sqlite3.Connection) -> None:

@@ -83,7 +83,8 @@ class SqliteIntake:
                     )
                 connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                if connection.in_transaction:  # SQLite rolls back by itself after SQLITE_FULL
+                    connection.execute("ROLLBACK")
                 raise
             return repeats
 

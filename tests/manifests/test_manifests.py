@@ -306,6 +306,7 @@ def test_the_alerts_about_reconciler_use_its_metrics(monitored: list[dict[str, A
         "ReconcilerExecutionsStuck",
         "ReconcilerNotReady",
         "ReconcilerRevisionFailing",
+        "ReconcilerStoreCannotWrite",
         "ReconcilerSuspended",
     ]
     # Metric families by name (a counter's family drops the `_total` of its sample).

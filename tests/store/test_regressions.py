@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 
 import reconciler.store.sqlite as sqlite_store
+from reconciler.errors import StoreError
 from reconciler.store.base import Batch
 from reconciler.store.memory import MemoryStore
 from reconciler.store.sqlite import SqliteStore
@@ -145,7 +146,7 @@ def test_store_whose_open_failed_refuses_calls_instead_of_hanging(tmp_path):
 
     async def body():
         store = SqliteStore(tmp_path / "file" / "s.db")  # parent is a file: open fails
-        with pytest.raises(OSError):
+        with pytest.raises(StoreError, match="is not a directory"):
             await store.open()
         with pytest.raises(RuntimeError, match="not open"):
             await asyncio.wait_for(store.load("e1"), timeout=10)  # TimeoutError instead
