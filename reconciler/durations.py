@@ -19,7 +19,8 @@ _MICROS = {"ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d"
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
 _SECONDS = re.compile(r"\d+(?:\.\d+)?")
-PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
+# The JSON Schema's pattern: what parse_duration accepts (surrounding spaces are ignored).
+PATTERN = r"^\s*([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+\s*$"
 EXAMPLES = "500ms, 30s, 5m or 1h30m"
 
 
