@@ -17,7 +17,7 @@ from reconciler.definitions.workflow import STEP_KINDS, Step, Workflow
 from reconciler.expressions import templates
 from reconciler.expressions.compiler import Expression, Scope
 from reconciler.settings import DEFAULT
-from reconciler.validation import graph
+from reconciler.validation import graph, param_references
 from reconciler.validation.compiled import CompiledStep, CompiledWorkflow, DocPath
 from reconciler.validation.context import BOOL_TYPES, LIST_TYPES, DocumentContext, referenced_steps
 from reconciler.validation.params import check_params, literal_fits
@@ -75,6 +75,9 @@ class WorkflowChecker:
             _Level(None, self.workflow.spec.steps, ("spec", "steps"), False), frozenset()
         )
         outputs = self._compile_outputs()
+        param_references.check(
+            self.ctx, self.workflow.metadata.name, self.workflow.spec.params, self.steps, outputs
+        )
         return CompiledWorkflow(self.located, self.steps, self.children, outputs)
 
     # -- ids -------------------------------------------------------------------------------
