@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler.actions.registry import Registry
 from reconciler.actions.spec import ActionSpec
-from reconciler.engine import scope
+from reconciler.engine import durations, scope
 from reconciler.engine.clock import Clock
 from reconciler.engine.failures import StepFailure
 from reconciler.engine.scheduler import prefix_of
@@ -78,6 +78,8 @@ class Waiting(WaitingParts):
         compiled = workflow.steps[node.step]
         wait_until = compiled.step.wait_until
         assert wait_until is not None and compiled.wait_until is not None
+        interval = durations.value(node, wait_until.interval, "wait_until.interval")
+        timeout = durations.value(node, wait_until.timeout, "wait_until.timeout")
         output: Any = None
         try:
             if wait_until.action:
@@ -86,7 +88,7 @@ class Waiting(WaitingParts):
                 params = self._render(
                     execution, workflow, node, compiled.wait_until_with, "wait_until"
                 )
-                output = await self._call(execution, node, action, params, wait_until.interval)
+                output = await self._call(execution, node, action, params, interval)
             done = (
                 compiled.wait_until.evaluate(
                     scope.activation(
@@ -114,24 +116,24 @@ class Waiting(WaitingParts):
                 node, Phase.SUCCEEDED, now, output=self.secrets.redact(output) if output else {}
             )
         elif now >= parse_iso(node.data["deadline"]):
-            self._fail(
-                execution, node, f"wait_until: still false after {wait_until.timeout}", "timeout"
-            )
+            self._fail(execution, node, f"wait_until: still false after {timeout}", "timeout")
         else:
-            node.waiting, node.wake_at = "poll", iso(now + wait_until.interval)
+            node.waiting, node.wake_at = "poll", iso(now + interval)
 
     async def _verify(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> bool:
         """Check a post-condition; a failed verify is an error, retried under ``retry``."""
         compiled = workflow.steps[node.step]
         verify = compiled.step.verify
         assert verify is not None
+        interval = durations.value(node, verify.interval, "verify.interval")
+        within = durations.value(node, verify.within, "verify.within")
         ok = False
         try:
             if verify.action:
                 action = self.registry.get(verify.action)
                 assert action is not None
                 params = self._render(execution, workflow, node, compiled.verify_with, "verify")
-                await self._call(execution, node, action, params, verify.interval)
+                await self._call(execution, node, action, params, interval)
                 ok = True
             else:
                 assert compiled.verify is not None
@@ -143,13 +145,13 @@ class Waiting(WaitingParts):
             execution.transition(node, Phase.SUCCEEDED, now)
             return False
         if now < parse_iso(node.data["verify_deadline"]):
-            node.waiting, node.wake_at = "verify", iso(now + verify.interval)
+            node.waiting, node.wake_at = "verify", iso(now + interval)
             return False
         self._attempt_failed(
             execution,
             workflow,
             node,
-            StepFailure(f"verify failed: still false after {verify.within}", "error"),
+            StepFailure(f"verify failed: still false after {within}", "error"),
         )
         return False
 

@@ -121,3 +121,28 @@ def test_the_schema_accepts_the_example_repository() -> None:
     assert len(documents) > 10
     for document in documents:
         assert not list(validator.iter_errors(document.value)), document.value["metadata"]
+
+
+def test_the_schema_and_validate_accept_durations_written_as_templates(tmp_path: Path) -> None:
+    text = """\
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: templated}
+spec:
+  params: {hold: {type: string, default: 5m}, seconds: {type: int, default: 30}}
+  steps:
+    - {id: pause, wait: "{{ params.hold }}"}
+    - id: call
+      action: core.log
+      with: {message: hi}
+      timeout: "{{ params.seconds }}"
+      retry: {limit: 2, backoff: "{{ params.seconds }}s", max_backoff: 2m}
+      verify: {expr: "true", within: "{{ params.hold }}", interval: "{{ params.seconds }}"}
+    - id: poll
+      wait_until: {expr: "true", interval: "{{ params.seconds }}", timeout: "{{ params.hold }}"}
+    - {id: ask, approval: {timeout: "{{ params.hold }}"}}
+"""
+    (tmp_path / "wf.yaml").write_text(text)
+    [document] = definitions(tmp_path / "wf.yaml")
+    assert not list(jsonschema.Draft202012Validator(schema()).iter_errors(document.value))
+    assert validate((tmp_path,)) == []
