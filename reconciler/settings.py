@@ -2,12 +2,28 @@
 
 Modelled on kopf's ``OperatorSettings``. Later, CLI flags, ``RECONCILER_*`` environment variables
 and the settings file map 1:1 onto these fields. Everything below ``settings`` in the layer graph
-may read them; nothing here imports the rest of the package.
+may read them; nothing here imports the rest of the package but :mod:`reconciler.durations`.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from reconciler.durations import parse_flexible
+
+
+def _seconds(value: Any) -> Any:
+    """``30s``, ``5m``, ``1h30m``, ``500ms`` or a bare number of seconds, as float seconds."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return parse_flexible(value).total_seconds()
+
+
+# A duration setting: written as users write durations (SPEC §3), held as float seconds.
+Seconds = Annotated[float, BeforeValidator(_seconds)]
 
 
 class _Section(BaseModel):
@@ -47,8 +63,10 @@ class ServiceSettings(_Section):
     repo: str = Field("", description="Git URL (https, ssh, file://) or local path of definitions")
     branch: str = Field("main", description="branch to follow")
     path: str = Field("", description="subfolder of the repository holding the definitions")
-    interval: float = Field(
-        30.0, gt=0, description="seconds between polls of the branch (jittered)"
+    interval: Seconds = Field(
+        30.0,
+        gt=0,
+        description="time between polls of the branch (jittered): 30s, 5m, 1h30m, or seconds",
     )
     state_dir: str = Field(
         ".reconciler", description="where the store and the Git cache live (created if missing)"

@@ -33,12 +33,15 @@ def _option(help_text: str, name: str) -> Any:
 
 
 def run(
+    ctx: typer.Context,
     repo: Annotated[
         str | None, _option("Git URL (https, ssh, file://) or local path", "repo")
     ] = None,
     branch: Annotated[str | None, _option("branch to follow [main]", "branch")] = None,
     path: Annotated[str | None, _option("subfolder holding the definitions", "path")] = None,
-    interval: Annotated[float | None, _option("seconds between polls [30]", "interval")] = None,
+    interval: Annotated[
+        str | None, _option("time between polls: 30s, 5m, 1h30m, or seconds [30s]", "interval")
+    ] = None,
     state_dir: Annotated[
         str | None, _option("store and Git cache folder [.reconciler]", "state_dir")
     ] = None,
@@ -66,9 +69,9 @@ def run(
     ] = None,
 ) -> None:
     """Run the service: poll Git, serve the Alertmanager webhook and the API, execute."""
-    given = {k: v for k, v in locals().items() if k != "config" and v is not None}
+    given = {k: v for k, v in locals().items() if k not in ("config", "ctx") and v is not None}
     try:
-        settings = _settings(config, given)
+        settings = _settings(config, given, _origins(ctx, given))
         host, port = _listen(settings.listen)
         webhook, api = (
             webhook_token(settings.webhook_token_file),
@@ -100,7 +103,24 @@ def run(
         lock.release()  # the store released it if it opened; this covers a failed start
 
 
-def _settings(config: Path | None, given: dict[str, Any]) -> ServiceSettings:
+def _origins(ctx: typer.Context, given: dict[str, Any]) -> dict[str, str]:
+    """How to name each given setting in an error: its flag, or its environment variable."""
+    origins = {}
+    for name in given:
+        # Compared by name: typer ships its own copy of click's ParameterSource.
+        source = ctx.get_parameter_source(name)
+        if getattr(source, "name", "") == "ENVIRONMENT":
+            origins[name] = f"RECONCILER_{name.upper()}"
+        else:
+            origins[name] = "--" + name.replace("_", "-")
+    return origins
+
+
+def _settings(
+    config: Path | None, given: dict[str, Any], origins: dict[str, str] | None = None
+) -> ServiceSettings:
+    """Settings from the file, then the flags and variables (which win); errors name where
+    each bad value came from (flag, variable or settings-file key)."""
     values: dict[str, Any] = {}
     if config is not None:
         try:
@@ -114,10 +134,16 @@ def _settings(config: Path | None, given: dict[str, Any]) -> ServiceSettings:
     try:
         return ServiceSettings.model_validate(values)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        source = f"--config {config}: " if config else ""
-        raise InputError(f"{source}{where}: {first['msg']}") from exc
+        messages = []
+        for error in exc.errors(include_url=False):
+            key = ".".join(str(p) for p in error["loc"])
+            if key in given:
+                where = (origins or {}).get(key, "--" + key.replace("_", "-"))
+            else:
+                where = f"--config {config}: {key}" if config else key
+            text = str(error["msg"]).removeprefix("Value error, ")
+            messages.append(f"{where}: {text}")
+        raise InputError("; ".join(messages)) from exc
 
 
 def _listen(listen: str) -> tuple[str, int]:

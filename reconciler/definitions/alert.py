@@ -36,7 +36,8 @@ def rfc3339(moment: datetime) -> str:
 class Alert(Model):
     """One alert (the fields of the Alertmanager webhook, v4)."""
 
-    model_config = Model.model_config | {"extra": "ignore"}
+    # Alertmanager's JSON, not a definition: times arrive as RFC 3339 text.
+    model_config = Model.model_config | {"extra": "ignore", "strict": False}
 
     labels: dict[str, str] = Field(min_length=1)
     annotations: dict[str, str] = Field(default_factory=dict)
@@ -79,7 +80,8 @@ class Alert(Model):
 class WebhookPayload(Model):
     """Alertmanager webhook payload, version 4."""
 
-    model_config = Model.model_config | {"extra": "ignore"}
+    # Alertmanager's JSON, not a definition: times arrive as RFC 3339 text.
+    model_config = Model.model_config | {"extra": "ignore", "strict": False}
 
     version: str = "4"
     group_key: str = Field("", alias="groupKey")

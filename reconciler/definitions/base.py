@@ -20,9 +20,18 @@ IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class Model(BaseModel):
-    """Base of every definition model: immutable, strict about unknown fields."""
+    """Base of every definition model: immutable, strict about unknown fields and scalar types.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    ``strict``: a value is taken only in the type the field declares, as the published JSON
+    Schema says. Lax mode would turn ``yes``/``off`` (strings in YAML 1.2) into booleans and
+    ``"3"`` into a number, accepting what the schema, and so every editor and CI linter, rejects.
+    ``allow_inf_nan=False``: ``.nan`` passes every bound (``nan < 0`` is false), so refuse it.
+    The loader validates by alias only (``with``, not ``with_``); code may use either name.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, strict=True, allow_inf_nan=False
+    )
 
 
 def _dns_label(value: str) -> str:

@@ -1,53 +1,34 @@
 """Durations as users write them (``30s``, ``5m``, ``1h30m``, ``500ms``, ``2d``).
 
-Used by the definition models (a pydantic ``Duration`` type) and anything that reads durations
-from flags or files.
+Used by the definition models: ``Duration`` (a literal duration) and ``TemplatedDuration``
+(a literal, or a template such as ``"{{ params.hold }}"`` that validation compiles and the engine
+renders when the step starts, see :mod:`reconciler.engine.durations`). Parsing and formatting
+live in :mod:`reconciler.durations` (the bottom layer: settings need them too), re-exported here.
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, PlainSerializer, PlainValidator, WithJsonSchema
 from pydantic.json_schema import GenerateJsonSchema
 
-_MICROS = {"ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
-PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
+from reconciler import durations
+from reconciler.durations import PATTERN, parse_duration
 
+__all__ = [
+    "PATTERN",
+    "Duration",
+    "DurationTemplate",
+    "JsonSchemaGenerator",
+    "TemplatedDuration",
+    "format_duration",
+    "parse_duration",
+]
 
-def parse_duration(text: str) -> timedelta:
-    """Parse ``1h30m`` into a timedelta; raise ValueError with a hint otherwise."""
-    cleaned = text.strip()
-    if not _WHOLE.fullmatch(cleaned):
-        raise ValueError(
-            f"invalid duration {text!r}: write a number and a unit (ms, s, m, h, d), e.g. 30s, 5m, 1h30m"
-        )
-    # Exact arithmetic in microseconds: floats lose milliseconds on long durations.
-    micros = sum(Decimal(n) * _MICROS[unit] for n, unit in _PART.findall(cleaned))
-    try:
-        return timedelta(microseconds=int(micros))
-    except OverflowError as exc:
-        raise ValueError(f"duration {text!r} is too long") from exc
-
-
-def format_duration(value: timedelta) -> str:
-    """Render a timedelta the way users write it (``1h30m``, ``45s``, ``250ms``)."""
-    total_ms = value // timedelta(milliseconds=1)
-    if total_ms == 0:
-        return "0s"
-    parts: list[str] = []
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        count, total_ms = divmod(total_ms, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    if total_ms:
-        parts.append(f"{total_ms}ms")
-    return "".join(parts)
+_DURATION_SCHEMA = {"type": "string", "pattern": PATTERN, "examples": ["30s", "5m", "1h30m"]}
 
 
 def _coerce(value: Any) -> Any:
@@ -55,14 +36,69 @@ def _coerce(value: Any) -> Any:
         return value
     if isinstance(value, str):
         return parse_duration(value)
-    raise ValueError(f"expected a duration string such as 30s, 5m or 1h30m, got {value!r}")
+    raise ValueError(_not_a_duration(value))
+
+
+def _not_a_duration(value: Any, also: str = "") -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value} is a number; a duration has a unit (ms, s, m, h, d): write {value}s{also}"
+    return f"expected a duration string such as 30s, 5m or 1h30m{also}, got {value!r}"
 
 
 Duration = Annotated[
     timedelta,
     BeforeValidator(_coerce),
+    PlainSerializer(durations.format_duration, return_type=str),
+    WithJsonSchema(_DURATION_SCHEMA),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DurationTemplate:
+    """A duration written as a template (``"{{ params.hold }}"``, ``"{{ params.minutes }}m"``).
+
+    Rendered when its step starts; the result is a duration (``90s``) or a number of seconds."""
+
+    source: str
+
+    def __str__(self) -> str:
+        return self.source
+
+
+def _duration_or_template(value: Any) -> timedelta | DurationTemplate:
+    if isinstance(value, timedelta | DurationTemplate):
+        return value
+    if isinstance(value, str) and "{{" in value:
+        return DurationTemplate(value)
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError(_not_a_duration(value, ' (or a template such as "{{ params.hold }}")'))
+
+
+def format_duration(value: timedelta | DurationTemplate) -> str:
+    """A duration as users write it (``1h30m``); a template as written."""
+    if isinstance(value, DurationTemplate):
+        return value.source
+    return durations.format_duration(value)
+
+
+TemplatedDuration = Annotated[
+    timedelta | DurationTemplate,
+    PlainValidator(_duration_or_template),
     PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": PATTERN, "examples": ["30s", "5m", "1h30m"]}),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                _DURATION_SCHEMA,
+                {
+                    "type": "string",
+                    "pattern": r"\{\{",
+                    "description": "a template rendered when the step starts: a duration, or a number of seconds",
+                    "examples": ["{{ params.hold }}"],
+                },
+            ]
+        }
+    ),
 ]
 
 

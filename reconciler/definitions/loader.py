@@ -22,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from reconciler.definitions import messages
 from reconciler.definitions.base import API_VERSION, GROUP
 from reconciler.definitions.guardrail import Guardrail
 from reconciler.definitions.policy import Policy
@@ -295,7 +296,8 @@ def _read_document(path: str, document: Document) -> _FileEntry:
             document, problems=(Problem(path, *document.locate(("kind",)), "kind", message),)
         )
     try:
-        definition = model.model_validate(value)
+        # by_name=False: only the names the schema publishes (`with`, not the Python `with_`).
+        definition = model.model_validate(value, by_alias=True, by_name=False)
     except ValidationError as exc:
         return _FileEntry(document, problems=tuple(_problems_from(exc, path, document)))
     return _FileEntry(document, kind, definition)
@@ -335,7 +337,9 @@ def _problems_from(exc: ValidationError, path: str, document: Document) -> list[
     for error in exc.errors(include_url=False):
         data_path = _data_path(document.value, error["loc"])
         line, column = document.locate(data_path)
-        problems.append(Problem(path, line, column, format_path(data_path), _message(error)))
+        problems.append(
+            Problem(path, line, column, format_path(data_path), messages.message(error))
+        )
     return sorted(set(problems))
 
 
@@ -367,13 +371,3 @@ def _is_union_tag(part: str) -> bool:
     return (
         part[:1].isupper() or "[" in part or part in {"str", "int", "float", "bool", "list", "dict"}
     )
-
-
-def _message(error: Any) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown field; check its spelling against `reconciler schema`"
-    if kind == "missing":
-        return "required field is missing"
-    message: str = error["msg"]
-    return message.removeprefix("Value error, ")

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from reconciler.definitions.base import Envelope, Model
-from reconciler.definitions.durations import Duration
+from reconciler.definitions.durations import Duration, TemplatedDuration
 
 ParamType = Literal["string", "int", "number", "bool", "list", "map"]
 When = Literal["success", "failure", "always"]
@@ -47,9 +47,11 @@ class Retry(Model):
     """How a failed attempt is retried (after Temporal's RetryPolicy and Argo's retryStrategy)."""
 
     limit: int = Field(0, ge=0, le=100, description="retries after the first attempt")
-    backoff: Duration = Field(timedelta(seconds=10), description="wait before the first retry")
+    backoff: TemplatedDuration = Field(
+        timedelta(seconds=10), description="wait before the first retry"
+    )
     factor: float = Field(2.0, ge=1.0, le=10.0, description="backoff multiplier per retry")
-    max_backoff: Duration = Field(timedelta(minutes=5), description="cap on one backoff")
+    max_backoff: TemplatedDuration = Field(timedelta(minutes=5), description="cap on one backoff")
     jitter: float = Field(0.0, ge=0.0, le=1.0, description="random fraction added to a backoff")
     on: list[RetryOn] = Field(default_factory=lambda: list[RetryOn](["error", "timeout"]))
 
@@ -60,8 +62,8 @@ class Verify(Model):
     expr: str | None = None
     action: str | None = None
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
-    within: Duration = timedelta(minutes=2)
-    interval: Duration = timedelta(seconds=10)
+    within: TemplatedDuration = timedelta(minutes=2)
+    interval: TemplatedDuration = timedelta(seconds=10)
 
 
 class Compensate(Model):
@@ -77,15 +79,15 @@ class WaitUntil(Model):
     expr: str
     action: str | None = None
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
-    interval: Duration = timedelta(seconds=10)
-    timeout: Duration = timedelta(minutes=10)
+    interval: TemplatedDuration = timedelta(seconds=10)
+    timeout: TemplatedDuration = timedelta(minutes=10)
 
 
 class Approval(Model):
     """Wait for a person to approve or reject (CLI or API)."""
 
     message: str = "approval required"
-    timeout: Duration = timedelta(hours=24)
+    timeout: TemplatedDuration = timedelta(hours=24)
 
 
 class DecideRule(Model):
@@ -124,13 +126,13 @@ class Step(Model):
     max_concurrency: int | None = Field(None, ge=1)
     for_each: str | None = None
     do: list[Step] | None = None
-    wait: Duration | None = None
+    wait: TemplatedDuration | None = None
     wait_until: WaitUntil | None = None
     workflow: str | None = None
     approval: Approval | None = None
     decide: Decide | None = None
 
-    timeout: Duration | None = None
+    timeout: TemplatedDuration | None = None
     retry: Retry | None = None
     verify: Verify | None = None
     continue_on_failure: bool = False

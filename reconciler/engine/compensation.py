@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from reconciler.engine import scheduler
+from reconciler.engine import durations, scheduler
 from reconciler.engine.failures import StepFailure
 from reconciler.engine.state import Execution, Phase, iso
 from reconciler.validation.compiled import CompiledWorkflow
@@ -34,7 +34,11 @@ async def compensate(engine: EngineParts, execution: Execution, workflow: Compil
                 execution, workflow, node, compiled.compensate_with, "compensate"
             )
             output = await engine.steps._call(
-                execution, node, action, params, compiled.step.timeout
+                execution,
+                node,
+                action,
+                params,
+                durations.optional(node, compiled.step.timeout, "timeout"),
             )
         except StepFailure as failure:
             node.compensation = {

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from reconciler.actions.spec import ActionContext, ActionSpec, CheckResult
+from reconciler.engine import durations
 from reconciler.engine.state import Execution, Node, Phase, iso
 from reconciler.validation.compiled import CompiledWorkflow
 
@@ -46,14 +47,18 @@ async def recover_node(
             execution.note(now, "recovered", key=node.key, how="check: the effect is there")
             if step.verify is not None:
                 node.waiting, node.wake_at = "verify", iso(now)
-                node.data["verify_deadline"] = iso(now + step.verify.within)
+                node.data["verify_deadline"] = iso(
+                    now + durations.value(node, step.verify.within, "verify.within")
+                )
             else:
                 execution.transition(node, Phase.SUCCEEDED, now)
             return result
     if step.verify is not None:
         node.action_done = True
         node.waiting, node.wake_at = "verify", iso(now)
-        node.data["verify_deadline"] = iso(now + step.verify.within)
+        node.data["verify_deadline"] = iso(
+            now + durations.value(node, step.verify.within, "verify.within")
+        )
         execution.note(now, "recovered", key=node.key, how="verify decides")
         return None
     node.waiting, node.wake_at = "unknown_outcome", None

@@ -6,6 +6,7 @@ import random
 from datetime import timedelta
 
 from reconciler.definitions.workflow import Retry
+from reconciler.engine import durations
 
 NO_RETRY = Retry()
 
@@ -26,8 +27,9 @@ def backoff(policy: Retry | None, attempts: int, rng: random.Random | None = Non
     """Delay before the next attempt after ``attempts`` made: ``backoff * factor^(attempts-1)``,
     capped at ``max_backoff``, plus up to ``jitter`` of itself."""
     policy = policy or NO_RETRY
-    seconds = policy.backoff.total_seconds() * policy.factor ** max(attempts - 1, 0)
-    seconds = min(seconds, policy.max_backoff.total_seconds())
+    first, cap = durations.fixed(policy.backoff), durations.fixed(policy.max_backoff)
+    seconds = first.total_seconds() * policy.factor ** max(attempts - 1, 0)
+    seconds = min(seconds, cap.total_seconds())
     if policy.jitter:
         seconds += seconds * policy.jitter * (rng or random.Random()).random()  # noqa: S311 - not crypto
     return timedelta(seconds=seconds)

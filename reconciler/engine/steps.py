@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from reconciler.actions.kube import KubeCluster
 from reconciler.actions.registry import Registry
 from reconciler.actions.spec import ActionContext, ActionSpec
-from reconciler.engine import retries, scope
+from reconciler.engine import durations, retries, scope
 from reconciler.engine.clock import Clock
 from reconciler.engine.failures import NeedsApproval, StepFailure, expression_failure
 from reconciler.engine.hooks import Hooks
@@ -92,6 +92,12 @@ class StepRunner(Waiting):
                     data={**node.data, "reason": "if: false"},
                 )
                 return False
+        failed = durations.render(
+            workflow, compiled, node, lambda: self._activation(execution, workflow, node)
+        )
+        if failed is not None:
+            self._fail(execution, node, failed, "permanent")
+            return False
         if step.action is not None:
             execution.transition(node, Phase.RUNNING, now)
             return True
@@ -100,11 +106,11 @@ class StepRunner(Waiting):
         elif step.for_each is not None:
             self._begin_for_each(execution, workflow, compiled, node)
         elif step.wait is not None:
-            execution.transition(
-                node, Phase.RUNNING, now, waiting="wait", wake_at=iso(now + step.wait)
-            )
+            wake_at = iso(now + durations.value(node, step.wait, "wait"))
+            execution.transition(node, Phase.RUNNING, now, waiting="wait", wake_at=wake_at)
         elif step.wait_until is not None:
-            deadline = iso(now + step.wait_until.timeout)
+            timeout = durations.value(node, step.wait_until.timeout, "wait_until.timeout")
+            deadline = iso(now + timeout)
             execution.transition(
                 node,
                 Phase.RUNNING,
@@ -161,7 +167,7 @@ class StepRunner(Waiting):
             Phase.RUNNING,
             now,
             waiting="approval",
-            wake_at=iso(now + approval.timeout),
+            wake_at=iso(now + durations.value(node, approval.timeout, "approval.timeout")),
             data={**node.data, "message": message},
         )
         execution.note(now, "approval_requested", key=node.key, message=message)
@@ -255,7 +261,8 @@ class StepRunner(Waiting):
                 raise StepFailure(f"unknown action {step.action!r}", "permanent")
             params = self._render(execution, workflow, node, compiled.with_, "with")
             node.data["input"] = self.secrets.redact(params)
-            output = await self._call(execution, node, action, params, step.timeout)
+            timeout = durations.optional(node, step.timeout, "timeout")
+            output = await self._call(execution, node, action, params, timeout)
         except NeedsApproval as gate:
             node.attempt_open = False
             node.attempts -= 1  # nothing was called
@@ -283,7 +290,8 @@ class StepRunner(Waiting):
                 node.data["verify"] = "skipped in dry-run mode"
             else:
                 assert step.verify is not None
-                deadline = iso(self.clock.now() + step.verify.within)
+                within = durations.value(node, step.verify.within, "verify.within")
+                deadline = iso(self.clock.now() + within)
                 node.waiting = "verify"
                 node.wake_at = iso(self.clock.now())
                 node.data["verify_deadline"] = deadline
@@ -389,7 +397,7 @@ class StepRunner(Waiting):
         message = self.secrets.redact(failure.message)
         now = self.clock.now()
         if retries.should_retry(step.retry, node.attempts, failure.kind):
-            delay = retries.backoff(step.retry, node.attempts)
+            delay = retries.backoff(durations.retry(node, step.retry), node.attempts)
             if failure.delay is not None:
                 delay = max(delay, timedelta(seconds=failure.delay))
             node.error, node.error_kind = message, failure.kind

@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler.actions.registry import Registry
 from reconciler.actions.spec import ActionSpec
-from reconciler.engine import scope
+from reconciler.engine import durations, scope
 from reconciler.engine.clock import Clock
 from reconciler.engine.failures import StepFailure, expression_failure
 from reconciler.engine.scheduler import prefix_of
@@ -78,6 +78,9 @@ class Waiting(WaitingParts):
         compiled = workflow.steps[node.step]
         wait_until = compiled.step.wait_until
         assert wait_until is not None and compiled.wait_until is not None
+        interval = durations.value(node, wait_until.interval, "wait_until.interval")
+        timeout = durations.value(node, wait_until.timeout, "wait_until.timeout")
+        step_timeout = durations.optional(node, compiled.step.timeout, "timeout")
         output: Any = None
         try:
             if wait_until.action:
@@ -87,7 +90,7 @@ class Waiting(WaitingParts):
                     execution, workflow, node, compiled.wait_until_with, "wait_until"
                 )
                 # The polled action's own timeout (its params, or the step's): never the interval.
-                output = await self._call(execution, node, action, params, compiled.step.timeout)
+                output = await self._call(execution, node, action, params, step_timeout)
             done = (
                 compiled.wait_until.evaluate(
                     scope.activation(
@@ -117,17 +120,18 @@ class Waiting(WaitingParts):
                 node, Phase.SUCCEEDED, now, output=self.secrets.redact(output) if output else {}
             )
         elif now >= parse_iso(node.data["deadline"]):
-            self._fail(
-                execution, node, f"wait_until: still false after {wait_until.timeout}", "timeout"
-            )
+            self._fail(execution, node, f"wait_until: still false after {timeout}", "timeout")
         else:
-            node.waiting, node.wake_at = "poll", iso(now + wait_until.interval)
+            node.waiting, node.wake_at = "poll", iso(now + interval)
 
     async def _verify(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> bool:
         """Check a post-condition; a failed verify is an error, retried under ``retry``."""
         compiled = workflow.steps[node.step]
         verify = compiled.step.verify
         assert verify is not None
+        interval = durations.value(node, verify.interval, "verify.interval")
+        within = durations.value(node, verify.within, "verify.within")
+        step_timeout = durations.optional(node, compiled.step.timeout, "timeout")
         ok = False
         try:
             if verify.action:
@@ -135,7 +139,7 @@ class Waiting(WaitingParts):
                 assert action is not None
                 params = self._render(execution, workflow, node, compiled.verify_with, "verify")
                 # The action's own timeout (its params, or the step's): never the interval.
-                await self._call(execution, node, action, params, compiled.step.timeout)
+                await self._call(execution, node, action, params, step_timeout)
                 ok = True
             else:
                 assert compiled.verify is not None
@@ -155,13 +159,13 @@ class Waiting(WaitingParts):
             execution.transition(node, Phase.SUCCEEDED, now)
             return False
         if now < parse_iso(node.data["verify_deadline"]):
-            node.waiting, node.wake_at = "verify", iso(now + verify.interval)
+            node.waiting, node.wake_at = "verify", iso(now + interval)
             return False
         self._attempt_failed(
             execution,
             workflow,
             node,
-            StepFailure(f"verify failed: still false after {verify.within}", "error"),
+            StepFailure(f"verify failed: still false after {within}", "error"),
         )
         return False
 

@@ -115,8 +115,18 @@ def secrets_from(reader: SecretReader) -> Iterator[None]:
         _secret_reader.reset(token)
 
 
+_PARAM_TYPES = {"string": cel.Type.STRING, "int": cel.Type.INT, "bool": cel.Type.BOOL}
+TYPED_PARAM_TYPES = frozenset(_PARAM_TYPES)
+
+Typed = tuple[tuple[str, str], ...]  # (param name, declared type), sorted
+
+
 @cache
-def _environment(scope: Scope) -> Any:
+def _environment(scope: Scope, typed: Typed = ()) -> Any:
+    """The CEL environment of a scope; ``typed`` also declares ``params.<name>`` variables of
+    the declared types (CEL resolves the qualified name first), for :func:`param_type_error`."""
+    variables = dict(_VARIABLES[scope])
+    variables.update({f"params.{name}": _PARAM_TYPES[kind] for name, kind in typed})
     functions = []
     impls: dict[str, Callable[..., Any]] = {}
     if scope in _SECRET_SCOPES:
@@ -126,7 +136,7 @@ def _environment(scope: Scope) -> Any:
         functions.append(cel.FunctionDecl("secret", [overload]))
         impls["secret_string_string"] = _secret
     return cel.NewEnv(
-        variables=_VARIABLES[scope],
+        variables=variables,
         extensions=[ext_strings.ExtStrings(), ext_math.ExtMath(), ext_optional.ExtOptional()],
         functions=functions,
         function_impls=impls,
@@ -190,6 +200,7 @@ _cache: dict[tuple[Scope, str], tuple[Any, str]] = {}
 def clear_cache() -> None:
     """Forget compiled programs (benchmarks measure a cold start with it)."""
     _cache.clear()
+    _type_checks.clear()
 
 
 _CACHE_LIMIT = 100_000
@@ -222,6 +233,49 @@ def compile_expression(source: str, scope: Scope, where: object = "") -> Express
     return Expression(source, scope, cached[0], cached[1], where)
 
 
+_type_checks: dict[tuple[Scope, Typed, str], str | None] = {}
+
+
+def param_type_error(source: str, scope: Scope, typed: Typed) -> str | None:
+    """Type-check a compiled expression again with ``params.<name>`` typed as declared.
+
+    ``params`` is a ``map(string, dyn)`` at run time, so CEL's checker cannot see that
+    ``params.replicas < "3"`` compares an int with a string. Returns the checker's message for
+    errors that certainly fail or never hold at run time, else None: mixed numbers (``int``
+    with ``double``) and ``null`` compare fine at run time and are never reported.
+    """
+    key = (scope, typed, source)
+    if key not in _type_checks:
+        if len(_type_checks) >= _CACHE_LIMIT:
+            _type_checks.clear()
+        _type_checks[key] = _param_type_error(source, scope, typed)
+    return _type_checks[key]
+
+
+_OVERLOAD = re.compile(r"no matching overload for '[^']*' applied to '\((.*)\)'")
+_TYPE_NAME = re.compile(r"[a-z_]+")
+_NUMERIC = {"int", "uint", "double", "list", "map"}
+
+
+def _param_type_error(source: str, scope: Scope, typed: Typed) -> str | None:
+    # has(params.x) with params.x declared as a variable confuses the checker: skip those.
+    if not typed or "has(" in source:
+        return None
+    try:
+        _environment(scope, typed).compile(source)
+    except RuntimeError as exc:
+        raw = str(exc)
+        message = _compile_message(raw, scope)
+        overload = _OVERLOAD.search(raw)
+        if overload is not None:
+            names = set(_TYPE_NAME.findall(overload.group(1)))
+            if names & {"dyn", "null_type"} or names <= _NUMERIC:
+                return None
+            return message
+        return message if "cannot be the operand of a select operation" in raw else None
+    return None
+
+
 def _compile_message(raw: str, scope: Scope) -> str:
     first = _clean(raw.split("\n", 1)[0])
     match = _CEL_LOCATION.search(raw)
@@ -229,6 +283,8 @@ def _compile_message(raw: str, scope: Scope) -> str:
     first = _CEL_LOCATION.sub("", first).removeprefix("ERROR: ")
     if "undeclared reference" in first:
         first += f"; variables here: {', '.join(variables(scope))}"
+        if re.search(r"reference to '(item|index)'", first) and "item" not in _VARIABLES[scope]:
+            first += " (item and index exist only inside a for_each body, under do:)"
     return position + first
 
 

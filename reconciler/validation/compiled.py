@@ -40,6 +40,9 @@ class CompiledStep:
     approval_message: Node = None
     decide_rules: tuple[tuple[Expression, str], ...] = ()
     decide_inputs: Node = None
+    # Durations written as templates, by their path below the step (("retry", "backoff")):
+    # rendered when the step starts (see reconciler.engine.durations).
+    durations: dict[DocPath, Node] = field(default_factory=dict)
 
     @property
     def id(self) -> str:

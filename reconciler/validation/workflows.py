@@ -17,7 +17,7 @@ from reconciler.definitions.workflow import STEP_KINDS, Step, Workflow
 from reconciler.expressions import templates
 from reconciler.expressions.compiler import Expression, Scope
 from reconciler.settings import DEFAULT
-from reconciler.validation import graph
+from reconciler.validation import duration_templates, graph, param_references
 from reconciler.validation.compiled import CompiledStep, CompiledWorkflow, DocPath
 from reconciler.validation.context import BOOL_TYPES, LIST_TYPES, DocumentContext, referenced_steps
 from reconciler.validation.params import check_params, literal_fits
@@ -75,6 +75,9 @@ class WorkflowChecker:
             _Level(None, self.workflow.spec.steps, ("spec", "steps"), False), frozenset()
         )
         outputs = self._compile_outputs()
+        param_references.check(
+            self.ctx, self.workflow.metadata.name, self.workflow.spec.params, self.steps, outputs
+        )
         return CompiledWorkflow(self.located, self.steps, self.children, outputs)
 
     # -- ids -------------------------------------------------------------------------------
@@ -167,6 +170,7 @@ class WorkflowChecker:
         self._check_kind(step, path)
         scope = Scope.FOR_EACH if level.in_for_each else Scope.STEP
         compiled = self._compile_fields(step, path, scope, level.in_for_each)
+        timed = duration_templates.compile_step(self.ctx, step, path, scope, upstream, self.all_ids)
         if step.action is not None:
             self._check_action(step.action, step.with_ or {}, path)
             if step.action == "ai.investigate":
@@ -182,6 +186,7 @@ class WorkflowChecker:
             depends_on=tuple(d for d in level.graph[step.id] if d in siblings),
             scope=scope,
             upstream=upstream,
+            durations=timed,
             **compiled,
         )
         for field in _GROUP_FIELDS:

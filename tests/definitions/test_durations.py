@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from reconciler.definitions.durations import Duration, format_duration, parse_duration
+from reconciler.durations import parse_flexible
 
 
 @pytest.mark.parametrize(
@@ -75,7 +76,10 @@ def test_a_duration_field_refuses_a_bare_number_with_a_hint() -> None:
     class Step(BaseModel):
         timeout: Duration
 
-    with pytest.raises(ValidationError, match="expected a duration string such as 30s"):
+    with pytest.raises(
+        ValidationError,
+        match="30 is a number; a duration has a unit \\(ms, s, m, h, d\\): write 30s",
+    ):
         Step.model_validate({"timeout": 30})
 
 
@@ -106,3 +110,30 @@ def test_round_trip_of_a_large_whole_millisecond_duration_is_exact() -> None:
 def test_an_out_of_range_duration_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="too long"):
         parse_duration("1000000000d")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("500ms", timedelta(milliseconds=500)),
+        ("30s", timedelta(seconds=30)),
+        ("5m", timedelta(minutes=5)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("30", timedelta(seconds=30)),
+        ("0.5", timedelta(milliseconds=500)),
+        (" 2 ", timedelta(seconds=2)),
+        (30, timedelta(seconds=30)),
+        (1.5, timedelta(milliseconds=1500)),
+    ],
+)
+def test_flags_and_settings_take_durations_or_a_bare_number_of_seconds(
+    value: object, expected: timedelta
+) -> None:
+    assert parse_flexible(value) == expected
+
+
+@pytest.mark.parametrize("value", ["soon", "", "-5", "-5s", "1 h", "5M", True, None, -1, [30]])
+def test_a_flag_value_that_is_no_duration_is_refused_with_examples(value: object) -> None:
+    with pytest.raises(ValueError, match="invalid duration") as caught:
+        parse_flexible(value)
+    assert repr(value) in str(caught.value)

@@ -246,3 +246,14 @@ def test_actions_lists_the_catalogue_with_flags() -> None:
     one = reconciler("actions", "kubernetes.drain_node")
     assert "force" in one.stdout
     assert "not implemented yet" in reconciler("actions", "ai.investigate").stdout
+
+
+def test_run_takes_its_interval_as_a_duration_and_refuses_one_it_cannot_read() -> None:
+    # A bad --listen stops `run` after every setting is read, so nothing is served.
+    accepted = reconciler("run", "--interval", "1s", "--listen", "nowhere")
+    assert accepted.returncode == 2
+    assert "--listen 'nowhere'" in accepted.stderr and "interval" not in accepted.stderr
+    refused = reconciler("run", "--interval", "soon", "--listen", "nowhere")
+    assert refused.returncode == 2
+    assert "--interval: invalid duration 'soon'" in refused.stderr
+    assert "30s, 5m or 1h30m" in refused.stderr
