@@ -71,6 +71,7 @@ class Remote:
                 mutating=True,
                 idempotent=False,
                 dry_run=False,
+                effect="write",
                 run=self.run,
             )
         )

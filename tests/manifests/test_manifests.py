@@ -310,7 +310,9 @@ def test_the_alerts_about_reconciler_use_its_metrics(monitored: list[dict[str, A
         "ReconcilerSuspended",
     ]
     # Metric families by name (a counter's family drops the `_total` of its sample).
-    families = {family.name for family in Metrics().registry.collect()}
+    metrics = Metrics()
+    metrics.watch_store(lambda: (0, True))  # as the service does with its store
+    families = {family.name for family in metrics.registry.collect()}
     for rule in rules:
         used = re.findall(r"\breconciler_[a-z_]+", rule["expr"])
         assert used, rule["alert"]

@@ -21,7 +21,13 @@ from reconciler.engine.hooks import Gate
 from reconciler.engine.state import Execution, Status
 from reconciler.errors import PermanentError, TemporaryError
 
-CONDITIONS = ["true", "false", 'alert.labels.missing == "x"', "1 / 0 == 1", "params.nope > 1"]
+CONDITIONS = [
+    "true",
+    "false",
+    'alert.labels.missing == "x"',
+    "1 / 0 == 1",
+    "alert.annotations.gone > ''",
+]
 VALUES = [
     "{{ now }}",
     "{{ b'bytes' }}",
