@@ -3,6 +3,8 @@
 Through httpx, with a timeout per call and a bounded response. Status codes are classified the
 way retries need: 429 and 5xx (and connection failures) are temporary, honouring Retry-After;
 other 4xx are permanent. ``prometheus.query`` runs an instant query over Prometheus's HTTP API.
+Calls go through the engine's pooled clients (:mod:`reconciler.actions.http_clients`, in the
+call's context); a call without a pool (an action called on its own) builds a client for itself.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import email.utils
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -20,6 +23,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import Field, model_validator
 
+from reconciler.actions import http_clients
 from reconciler.actions.spec import ActionContext, ActionSpec, Params
 from reconciler.definitions.durations import Duration
 from reconciler.errors import PermanentError, TemporaryError, sanitize
@@ -97,6 +101,7 @@ async def _prometheus(params: PrometheusQueryParams, context: ActionContext) -> 
         headers={"Accept": "application/json"},
         timeout=params.timeout,
         expect=[200, 400, 422],
+        clients=context.http,
     )
     data = answer.get("json")
     if not isinstance(data, dict) or "status" not in data:
@@ -129,12 +134,14 @@ async def _send(
     body: str | None = None,
     timeout: timedelta,
     expect: list[int] | None = None,
+    clients: http_clients.HttpClients | None = None,
 ) -> dict[str, Any]:
     where = f"{method} {sanitize(url)}"
     try:
+        request = _Request(method, url, headers, json_body, body, timeout)
         # httpx's timeout bounds each read; wait_for bounds the whole request.
         response, raw, truncated = await asyncio.wait_for(
-            _exchange(method, url, headers, json_body, body, timeout), timeout.total_seconds()
+            _exchange(request, clients), timeout.total_seconds()
         )
     except (TimeoutError, httpx.TimeoutException) as exc:
         raise TemporaryError(f"{where}: timed out after {timeout.total_seconds():g}s") from exc
@@ -168,35 +175,48 @@ async def _send(
 _SECRET_HEADERS = {"set-cookie", "authorization", "proxy-authorization"}
 
 
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    url: str
+    headers: dict[str, str]
+    json_body: Any
+    body: str | None
+    timeout: timedelta
+
+
 async def _exchange(
-    method: str,
-    url: str,
-    headers: dict[str, str],
-    json_body: Any,
-    body: str | None,
-    timeout: timedelta,
+    request: _Request, clients: http_clients.HttpClients | None
 ) -> tuple[httpx.Response, bytes, bool]:
-    """Send the request; read at most MAX_BODY bytes of the answer (never the whole of a big one)."""
-    async with httpx.AsyncClient(timeout=timeout.total_seconds(), follow_redirects=False) as client:
-        request = client.build_request(
-            method,
-            url,
-            headers=headers,
-            json=json_body,
-            content=body.encode() if body is not None else None,
-        )
-        response = await client.send(request, stream=True)
-        try:
-            kept = bytearray()
-            truncated = False
-            async for chunk in response.aiter_bytes():
-                kept.extend(chunk)
-                if len(kept) > MAX_BODY:
-                    truncated = True
-                    break
-            return response, bytes(kept[:MAX_BODY]), truncated
-        finally:
-            await response.aclose()
+    """Send the request on a pooled client (or one of its own when there is no pool)."""
+    async with http_clients.lease(clients, request.url) as client:
+        return await _over(client, request)
+
+
+async def _over(
+    client: httpx.AsyncClient, request: _Request
+) -> tuple[httpx.Response, bytes, bool]:
+    """Read at most MAX_BODY bytes of the answer (never the whole of a big one)."""
+    built = client.build_request(
+        request.method,
+        request.url,
+        headers=request.headers,
+        json=request.json_body,
+        content=request.body.encode() if request.body is not None else None,
+        timeout=request.timeout.total_seconds(),
+    )
+    response = await client.send(built, stream=True)
+    try:
+        kept = bytearray()
+        truncated = False
+        async for chunk in response.aiter_bytes():
+            kept.extend(chunk)
+            if len(kept) > MAX_BODY:
+                truncated = True
+                break
+        return response, bytes(kept[:MAX_BODY]), truncated
+    finally:
+        await response.aclose()
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -222,13 +242,19 @@ async def _http_request(params: HttpRequestParams, context: ActionContext) -> di
         body=params.body,
         timeout=params.timeout,
         expect=params.expect_status,
+        clients=context.http,
     )
 
 
 async def _webhook(params: WebhookParams, context: ActionContext) -> dict[str, Any]:
     payload = params.json_body if params.json_body is not None else {"text": params.text}
     result = await _send(
-        "POST", params.url, headers=params.headers, json_body=payload, timeout=params.timeout
+        "POST",
+        params.url,
+        headers=params.headers,
+        json_body=payload,
+        timeout=params.timeout,
+        clients=context.http,
     )
     return {"status": result["status"]}
 
@@ -239,7 +265,14 @@ async def _slack(params: SlackParams, context: ActionContext) -> dict[str, Any]:
         payload["channel"] = params.channel
     if params.username:
         payload["username"] = params.username
-    result = await _send("POST", params.url, headers={}, json_body=payload, timeout=params.timeout)
+    result = await _send(
+        "POST",
+        params.url,
+        headers={},
+        json_body=payload,
+        timeout=params.timeout,
+        clients=context.http,
+    )
     return {"status": result["status"]}
 
 
