@@ -1,10 +1,10 @@
 """HTTP-speaking actions: ``http.request``, ``notify.webhook``, ``notify.slack``, ``prometheus.query``.
 
-Through httpx, with a timeout per call and a bounded response. Status codes are classified the
+Through aiohttp, with a timeout per call and a bounded response. Status codes are classified the
 way retries need: 429 and 5xx (and connection failures) are temporary, honouring Retry-After;
 other 4xx are permanent. ``prometheus.query`` runs an instant query over Prometheus's HTTP API.
-Calls go through the engine's pooled clients (:mod:`reconciler.actions.http_clients`, in the
-call's context); a call without a pool (an action called on its own) builds a client for itself.
+Calls go through the engine's pooled sessions (:mod:`reconciler.actions.http_clients`, in the
+call's context); a call without a pool (an action called on its own) builds a session for itself.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-import httpx
+import aiohttp
 from pydantic import Field, model_validator
 
 from reconciler.actions import http_clients
@@ -137,38 +137,33 @@ async def _send(
     clients: http_clients.HttpClients | None = None,
 ) -> dict[str, Any]:
     where = f"{method} {sanitize(url)}"
+    request = _request(where, method, url, headers, json_body, body, timeout)
     try:
-        request = _Request(method, url, headers, json_body, body, timeout)
-        # httpx's timeout bounds each read; wait_for bounds the whole request.
-        response, raw, truncated = await asyncio.wait_for(
-            _exchange(request, clients), timeout.total_seconds()
-        )
-    except (TimeoutError, httpx.TimeoutException) as exc:
+        # aiohttp's timeout bounds the request; wait_for also bounds leasing and reading.
+        answer = await asyncio.wait_for(_exchange(request, clients), timeout.total_seconds())
+    except TimeoutError as exc:  # aiohttp's ServerTimeoutError is one too
         raise TemporaryError(f"{where}: timed out after {timeout.total_seconds():g}s") from exc
-    except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, OverflowError) as exc:
+    except (aiohttp.InvalidURL, ValueError, OverflowError) as exc:
         raise PermanentError(f"{where}: invalid URL: {sanitize(str(exc))}") from exc
-    except httpx.HTTPError as exc:
+    except aiohttp.ClientError as exc:  # connecting, the connection dropped, a bad answer
         raise TemporaryError(f"{where}: {type(exc).__name__}: {sanitize(str(exc))}") from exc
     except Exception as exc:
         raise PermanentError(f"{where}: {type(exc).__name__}: {sanitize(str(exc))}") from exc
-    text = raw.decode(response.encoding or "utf-8", "replace")
     output: dict[str, Any] = {
-        "status": response.status_code,
-        "headers": {
-            k.lower(): v for k, v in response.headers.items() if k.lower() not in _SECRET_HEADERS
-        },
-        "body": text,
-        "truncated": truncated,
+        "status": answer.status,
+        "headers": answer.headers,
+        "body": answer.text(),
+        "truncated": answer.truncated,
     }
-    if "json" in response.headers.get("content-type", "") and not truncated:
+    if "json" in answer.headers.get("content-type", "") and not answer.truncated:
         with contextlib.suppress(ValueError):
-            output["json"] = json.loads(raw)
-    ok = response.status_code in expect if expect else 200 <= response.status_code < 300
+            output["json"] = json.loads(answer.raw)
+    ok = answer.status in expect if expect else 200 <= answer.status < 300
     if ok:
         return output
-    summary = f"{method} {sanitize(url)}: HTTP {response.status_code}"
-    if response.status_code == 429 or response.status_code >= 500:
-        raise TemporaryError(summary, delay=_retry_after(response))
+    summary = f"{where}: HTTP {answer.status}"
+    if answer.status == 429 or answer.status >= 500:
+        raise TemporaryError(summary, delay=_retry_after(answer.headers))
     raise PermanentError(summary)
 
 
@@ -180,48 +175,83 @@ class _Request:
     method: str
     url: str
     headers: dict[str, str]
-    json_body: Any
-    body: str | None
+    data: bytes | None
     timeout: timedelta
 
 
-async def _exchange(
-    request: _Request, clients: http_clients.HttpClients | None
-) -> tuple[httpx.Response, bytes, bool]:
-    """Send the request on a pooled client (or one of its own when there is no pool)."""
-    async with http_clients.lease(clients, request.url) as client:
-        return await _over(client, request)
+def _request(
+    where: str,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    json_body: Any,
+    body: str | None,
+    timeout: timedelta,
+) -> _Request:
+    """The request with its body encoded (JSON as httpx wrote it: compact, UTF-8)."""
+    headers = dict(headers)
+    if json_body is None:
+        return _Request(method, url, headers, body.encode() if body is not None else None, timeout)
+    try:
+        data = json.dumps(json_body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise PermanentError(f"{where}: the json body cannot be sent: {exc}") from exc
+    if not any(name.lower() == "content-type" for name in headers):
+        headers["Content-Type"] = "application/json"
+    return _Request(method, url, headers, data.encode(), timeout)
 
 
-async def _over(
-    client: httpx.AsyncClient, request: _Request
-) -> tuple[httpx.Response, bytes, bool]:
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: dict[str, str]  # names lower-cased, repeats joined with ", ", secrets left out
+    raw: bytes
+    truncated: bool
+    charset: str | None
+
+    def text(self) -> str:
+        try:
+            return self.raw.decode(self.charset or "utf-8", "replace")
+        except LookupError:  # a charset Python does not know
+            return self.raw.decode("utf-8", "replace")
+
+
+async def _exchange(request: _Request, clients: http_clients.HttpClients | None) -> _Answer:
+    """Send the request on the pool's session (or one of its own when there is no pool)."""
+    async with http_clients.lease(clients) as session:
+        return await _over(session, request)
+
+
+async def _over(session: aiohttp.ClientSession, request: _Request) -> _Answer:
     """Read at most MAX_BODY bytes of the answer (never the whole of a big one)."""
-    built = client.build_request(
+    async with session.request(
         request.method,
         request.url,
         headers=request.headers,
-        json=request.json_body,
-        content=request.body.encode() if request.body is not None else None,
-        timeout=request.timeout.total_seconds(),
-    )
-    response = await client.send(built, stream=True)
-    try:
+        data=request.data,
+        allow_redirects=False,
+        timeout=aiohttp.ClientTimeout(total=request.timeout.total_seconds()),
+        # No Content-Type of aiohttp's own on a raw body (the caller's, or none).
+        skip_auto_headers=("Content-Type",),
+    ) as response:
         kept = bytearray()
-        truncated = False
-        async for chunk in response.aiter_bytes():
-            kept.extend(chunk)
-            if len(kept) > MAX_BODY:
-                truncated = True
+        while len(kept) <= MAX_BODY:
+            chunk = await response.content.read(MAX_BODY + 1 - len(kept))
+            if not chunk:
                 break
-        return response, bytes(kept[:MAX_BODY]), truncated
-    finally:
-        await response.aclose()
+            kept += chunk
+        headers: dict[str, str] = {}
+        for name, value in response.headers.items():
+            key = name.lower()
+            if key not in _SECRET_HEADERS:
+                headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        truncated = len(kept) > MAX_BODY
+        return _Answer(response.status, headers, bytes(kept[:MAX_BODY]), truncated, response.charset)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Retry-After in seconds, or as an HTTP date."""
-    value = response.headers.get("retry-after", "").strip()
+    value = headers.get("retry-after", "").strip()
     if value.isdigit():
         return float(value)
     try:
