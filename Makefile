@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python bench/loading.py
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/engine.py --runs 3
+	$(BIN)/python bench/actions.py --runs 3
 	$(BIN)/python bench/service.py --runs 2
 
 clean:

@@ -246,7 +246,9 @@ async def _over(session: aiohttp.ClientSession, request: _Request) -> _Answer:
             if key not in _SECRET_HEADERS:
                 headers[key] = f"{headers[key]}, {value}" if key in headers else value
         truncated = len(kept) > MAX_BODY
-        return _Answer(response.status, headers, bytes(kept[:MAX_BODY]), truncated, response.charset)
+        return _Answer(
+            response.status, headers, bytes(kept[:MAX_BODY]), truncated, response.charset
+        )
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -84,7 +84,11 @@ async def _check(
         params = engine.steps._render(execution, workflow, node, compiled.with_, "with")
         parsed = action.params.model_validate(params)
         context = ActionContext(
-            execution.id, node.key, node.attempts, cluster=engine.steps.cluster, http=engine.steps.http
+            execution.id,
+            node.key,
+            node.attempts,
+            cluster=engine.steps.cluster,
+            http=engine.steps.http,
         )
         return await action.check(parsed, context)
     except Exception:
