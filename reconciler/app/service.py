@@ -27,6 +27,7 @@ from reconciler.engine.secrets import SecretProvider
 from reconciler.engine.state import Execution, Node, iso
 from reconciler.errors import InputError
 from reconciler.intake.intake import Intake
+from reconciler.intake.load import Load
 from reconciler.matching.guardrails import GUARDED_COLLECTIONS
 from reconciler.metrics import Metrics
 from reconciler.settings import ServiceSettings
@@ -114,7 +115,12 @@ class Service:
             ),
         )
         self.intake = Intake(
-            self.store, self.engine, self.metrics, self.clock, dry_run=settings.dry_run
+            self.store,
+            self.engine,
+            self.metrics,
+            self.clock,
+            dry_run=settings.dry_run,
+            load=Load(settings.max_queued_alerts, settings.max_bytes_in_flight),
         )
         self.source = open_source(
             settings.repo,

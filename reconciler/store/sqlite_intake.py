@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.store import firings
 from reconciler.store.base import Batch
 
 _FINAL = "('succeeded', 'failed', 'cancelled')"
@@ -59,30 +60,12 @@ class SqliteIntake:
         return history
 
     async def receive_alerts(self, alerts: list[dict[str, Any]], received_at: str) -> list[bool]:
-        encoded = [json.dumps(alert) for alert in alerts]  # refused before any write if invalid
-
         def write(connection: sqlite3.Connection) -> list[bool]:
-            repeats = []
             connection.execute("BEGIN IMMEDIATE")
             try:
-                (seq,) = connection.execute("SELECT COALESCE(MAX(seq), 0) FROM alerts").fetchone()
-                for alert, record in zip(alerts, encoded, strict=True):
-                    seq += 1
-                    key = (alert["fingerprint"], alert["starts_at"])
-                    row = connection.execute(
-                        "SELECT status FROM alerts WHERE fingerprint = ? AND starts_at = ?", key
-                    ).fetchone()
-                    repeats.append(row is not None and row[0] == alert["status"])
-                    connection.execute(
-                        "INSERT INTO alerts (fingerprint, starts_at, status, first_received_at, "
-                        "received_at, deliveries, pending, seq, record) VALUES (?, ?, ?, ?, ?, 1, 1, ?, ?) "
-                        "ON CONFLICT (fingerprint, starts_at) DO UPDATE SET status = excluded.status, "
-                        "received_at = excluded.received_at, deliveries = deliveries + 1, "
-                        "pending = 1, seq = excluded.seq, record = excluded.record",
-                        (*key, alert["status"], received_at, received_at, seq, record),
-                    )
+                repeats = _receive(connection, alerts, received_at)
                 connection.execute("COMMIT")
-            except BaseException:
+            except BaseException:  # nothing of the delivery is kept (one alert not JSON, disk)
                 connection.execute("ROLLBACK")
                 raise
             return repeats
@@ -92,12 +75,11 @@ class SqliteIntake:
 
     async def firing_since(self, fingerprint: str) -> str | None:
         def read(connection: sqlite3.Connection) -> str | None:
-            row = connection.execute(
-                "SELECT starts_at FROM alerts WHERE fingerprint = ? AND status = 'firing' "
-                "ORDER BY starts_at DESC LIMIT 1",
+            rows = connection.execute(
+                "SELECT starts_at FROM alerts WHERE fingerprint = ? AND status = 'firing'",
                 (fingerprint,),
-            ).fetchone()
-            return row[0] if row else None
+            )
+            return firings.newest(s for (s,) in rows)  # as times: precisions differ
 
         since: str | None = await self._read(read)
         return since
@@ -201,6 +183,70 @@ class SqliteIntake:
             )
 
         await self._write(write)
+
+
+_UPSERT = (
+    "INSERT INTO alerts (fingerprint, starts_at, status, first_received_at, received_at, "
+    "deliveries, pending, seq, record) VALUES (?, ?, ?, ?, ?, 1, 1, ?, ?) "
+    "ON CONFLICT (fingerprint, starts_at) DO UPDATE SET status = excluded.status, "
+    "received_at = excluded.received_at, deliveries = deliveries + 1, "
+    "pending = 1, seq = excluded.seq, record = excluded.record"
+)
+_CHUNK = 5000  # bound parameters per lookup (SQLite allows 32,766)
+
+
+def _receive(
+    connection: sqlite3.Connection, alerts: list[dict[str, Any]], received_at: str
+) -> list[bool]:
+    """Store a delivery inside the caller's transaction: each alert under the startsAt
+    :func:`~reconciler.store.firings.place` gives it, looked up in one pass for the delivery."""
+    known = _known(connection, alerts)
+    (seq,) = connection.execute("SELECT COALESCE(MAX(seq), 0) FROM alerts").fetchone()
+    rows, repeats = [], []
+    for alert in alerts:
+        mine = known.setdefault(alert["fingerprint"], {})
+        starts_at, reported = firings.place(alert["starts_at"], mine.items(), received_at)
+        record = {**alert, "starts_at": starts_at}
+        if reported is not None:
+            record["reported_starts_at"] = reported
+        repeats.append(mine.get(starts_at) == alert["status"])
+        mine[starts_at] = alert["status"]  # what a later alert of the same delivery sees
+        seq += 1
+        rows.append(
+            (alert["fingerprint"], starts_at, alert["status"], received_at, received_at, seq,
+             json.dumps(record))
+        )  # fmt: skip
+    connection.executemany(_UPSERT, rows)
+    return repeats
+
+
+def _known(
+    connection: sqlite3.Connection, alerts: list[dict[str, Any]]
+) -> dict[str, dict[str, str]]:
+    """fingerprint -> {starts_at: status} of the stored records that matter to this delivery:
+    those firing, and those with exactly a delivered key."""
+    known: dict[str, dict[str, str]] = {}
+    fingerprints = sorted({a["fingerprint"] for a in alerts})
+    keys = sorted({(a["fingerprint"], a["starts_at"]) for a in alerts if a["starts_at"]})
+    for i in range(0, len(fingerprints), _CHUNK):
+        chunk = fingerprints[i : i + _CHUNK]
+        marks = ", ".join("?" * len(chunk))  # placeholders only; values are bound
+        for f, s, status in connection.execute(
+            "SELECT fingerprint, starts_at, status FROM alerts "  # noqa: S608
+            f"WHERE status = 'firing' AND fingerprint IN ({marks})",
+            chunk,
+        ):
+            known.setdefault(f, {})[s] = status
+    for i in range(0, len(keys), _CHUNK // 2):
+        pairs = keys[i : i + _CHUNK // 2]
+        marks = ", ".join("(?, ?)" for _ in pairs)
+        for f, s, status in connection.execute(
+            "SELECT fingerprint, starts_at, status FROM alerts "  # noqa: S608
+            f"WHERE (fingerprint, starts_at) IN (VALUES {marks})",
+            [value for pair in pairs for value in pair],
+        ):
+            known.setdefault(f, {})[s] = status
+    return known
 
 
 def _alert(record: str, deliveries: int, first: str, last: str, pending: int) -> dict[str, Any]:
