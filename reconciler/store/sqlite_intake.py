@@ -2,13 +2,18 @@
 
 Mixed into :class:`~reconciler.store.sqlite.SqliteStore`; every call runs on its writer thread
 (``_read`` queues a function for it), in order with the engine's writes. Each write here is one
-transaction, durable when the call returns.
+transaction, durable when the call returns. Deliveries of alerts share transactions: the writer
+commits every delivery waiting when it gets to them at once (one fsync for a burst, each in its
+own savepoint so a bad one fails alone), so the webhook's answer does not wait behind one fsync
+per delivery.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +32,18 @@ class SqliteIntake:
 
     async def save(self, batch: Batch) -> None:
         raise NotImplementedError
+
+    def _resolve_all(
+        self, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]
+    ) -> None:
+        raise NotImplementedError
+
+    @property
+    def _deliveries(self) -> _Deliveries:
+        found = self.__dict__.get("_intake_deliveries")
+        if found is None:  # first used on the event loop, before the writer can see it
+            found = self.__dict__["_intake_deliveries"] = _Deliveries()
+        return found
 
     async def count_by_status(self) -> dict[str, int]:
         def read(connection: sqlite3.Connection) -> dict[str, int]:
@@ -60,18 +77,33 @@ class SqliteIntake:
         return history
 
     async def receive_alerts(self, alerts: list[dict[str, Any]], received_at: str) -> list[bool]:
-        def write(connection: sqlite3.Connection) -> list[bool]:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                repeats = _receive(connection, alerts, received_at)
-                connection.execute("COMMIT")
-            except BaseException:  # nothing of the delivery is kept (one alert not JSON, disk)
-                connection.execute("ROLLBACK")
-                raise
-            return repeats
+        future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+        if self._deliveries.add((alerts, received_at, future)):
+            # The first delivery waiting asks the writer for a commit; every delivery waiting
+            # when the writer gets to it shares that commit.
+            self._deliveries.watch(asyncio.ensure_future(self._write(self._commit_deliveries)))
+        return await future
 
-        repeats: list[bool] = await self._write(write)
-        return repeats
+    def _commit_deliveries(self, connection: sqlite3.Connection) -> None:
+        """On the writer thread: store every delivery waiting, in one transaction."""
+        taken = self._deliveries.take()
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for alerts, received_at, future in taken:
+                connection.execute("SAVEPOINT delivery")
+                try:
+                    outcomes.append((future, _receive(connection, alerts, received_at), None))
+                except Exception as exc:  # this delivery alone (an alert that is not JSON)
+                    connection.execute("ROLLBACK TO delivery")
+                    outcomes.append((future, None, exc))
+                connection.execute("RELEASE delivery")
+            connection.execute("COMMIT")
+        except Exception as exc:  # the transaction failed (disk full, I/O): nothing is stored
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            outcomes = [(future, None, exc) for _, _, future in taken]
+        self._resolve_all(outcomes)
 
     async def firing_since(self, fingerprint: str) -> str | None:
         def read(connection: sqlite3.Connection) -> str | None:
@@ -183,6 +215,42 @@ class SqliteIntake:
             )
 
         await self._write(write)
+
+
+_Delivery = tuple[list[dict[str, Any]], str, "asyncio.Future[list[bool]]"]
+
+
+class _Deliveries:
+    """Deliveries waiting for the writer (appended on the event loop, taken on the writer)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: list[_Delivery] = []
+        self._commits: set[asyncio.Future[Any]] = set()
+
+    def add(self, delivery: _Delivery) -> bool:
+        """Queue a delivery; True if no commit is pending for it yet (the caller asks one)."""
+        with self._lock:
+            self._waiting.append(delivery)
+            return len(self._waiting) == 1
+
+    def take(self) -> list[_Delivery]:
+        with self._lock:
+            taken, self._waiting = self._waiting, []
+        return taken
+
+    def watch(self, commit: asyncio.Future[Any]) -> None:
+        self._commits.add(commit)  # held: the loop keeps only weak references to tasks
+        commit.add_done_callback(self._committed)
+
+    def _committed(self, commit: asyncio.Future[Any]) -> None:
+        self._commits.discard(commit)
+        if commit.cancelled() or commit.exception() is None:
+            return
+        # The writer never ran it (the store is closed or not open): fail what still waits.
+        for _, _, future in self.take():
+            if not future.done():
+                future.set_exception(commit.exception() or RuntimeError("the store failed"))
 
 
 _UPSERT = (
