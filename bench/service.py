@@ -122,7 +122,7 @@ def serve(folder: Path, port: int) -> None:
 
     from reconciler.app.auth import Tokens
     from reconciler.app.http import create_app
-    from reconciler.app.service import Service
+    from reconciler.app.service import Service, tune_gc
 
     quiet_logs()
     service = Service(settings_for(folder, port))  # type: ignore[arg-type]
@@ -130,6 +130,7 @@ def serve(folder: Path, port: int) -> None:
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     )
+    tune_gc()  # as `reconciler run` does
     # uvicorn shuts down on SIGINT, then raises it again: end normally (cProfile writes its file).
     with contextlib.suppress(KeyboardInterrupt):
         server.run()

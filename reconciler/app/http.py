@@ -10,6 +10,7 @@ approvals record the token's name. The app's lifespan starts and stops the servi
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at
 # definition time, and some name dependencies local to create_app.
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,9 +19,9 @@ from typing import Annotated, Any, Literal
 import structlog
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.requests import ClientDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect
 
 from reconciler import __version__
 from reconciler.app.auth import Tokens
@@ -33,6 +34,7 @@ from reconciler.intake.load import Holding
 
 log = structlog.get_logger("reconciler.api")
 MAX_BODY = 1024 * 1024
+BIG = 64 * 1024  # a body parsed in a worker thread (about 250 alerts and more)
 
 Operation = Literal["pause", "resume", "cancel", "retry", "approve", "reject"]
 
@@ -92,7 +94,8 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> FastAPI:
             with load.holding() as holding:
                 body = await _read_limited(request, holding)
                 await _still_there(request)
-                alerts = _parse(body)
+                # A big body is parsed off the event loop: other deliveries are answered meanwhile.
+                alerts = await asyncio.to_thread(_parse, body) if len(body) > BIG else _parse(body)
                 await _still_there(request)
                 receipt = await service.intake.receive(alerts)
         except Overloaded as exc:

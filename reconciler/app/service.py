@@ -9,6 +9,7 @@ that reloads executions whose timers come due.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -43,6 +44,16 @@ from reconciler.validation.compiled import CompiledRule
 log = structlog.get_logger("reconciler.service")
 SUSPENDED_KEY = "suspended"
 WAKE_EVERY = 1.0  # seconds between looks for executions whose timers came due
+
+
+def tune_gc() -> None:
+    """For the service's process, once its modules are imported: the objects alive now (modules,
+    classes, the Kubernetes client's models: hundreds of thousands) are frozen out of the cyclic
+    collector's scans, and young collections run 14 times less often. Full collections had
+    paused the event loop for 100 ms and more, the bulk of the webhook's p99 under load."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 100)
 
 
 class ServiceHooks(GuardrailHooks):

@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from reconciler.definitions.alert import ZERO_TIME, Alert
+from reconciler.definitions.alert import Alert
 from reconciler.definitions.policy import PolicyGuardrails
 from reconciler.engine.clock import Clock, SystemClock
 from reconciler.engine.engine import Engine
@@ -91,15 +91,10 @@ class Intake:
         Raises :class:`~reconciler.errors.Overloaded` (nothing stored) when the alerts queued
         would pass ``max_queued_alerts``."""
         now = self.clock.now()
-        stored = []
-        for alert in alerts:
-            record = records.to_record(alert)
-            if alert.starts_at == ZERO_TIME:
-                # No startsAt (amtool, a hand-made alert): the store decides, in the write
-                # itself, which firing it continues (or that it starts now), so concurrent
-                # deliveries of it cannot each start a record of their own.
-                record["starts_at"] = None
-            stored.append(record)
+        # No startsAt (amtool, a hand-made alert) is stored as None: the store decides, in the
+        # write itself, which firing it continues (or that it starts now), so concurrent
+        # deliveries of it cannot each start a record of their own.
+        stored = records.to_records(alerts)
         with self.load.admitting(len(stored)):
             repeats = await self.store.receive_alerts(stored, iso(now))
         for record in stored:
