@@ -36,7 +36,8 @@ class Metrics:
         self.webhook_refused = Counter(
             "reconciler_webhook_refused",
             "Webhook deliveries answered 503 (Alertmanager sends them again), by reason: "
-            "alerts_queued, bytes_in_flight (the intake's bounds), store (it failed).",
+            "alerts_queued, deliveries_in_flight, bytes_in_flight (the intake's bounds), store "
+            "(it failed).",
             ["reason"],
             registry=r,
         )

@@ -75,6 +75,9 @@ class ServiceSettings(_Section):
     max_queued_alerts: int = Field(
         10_000, ge=1, description="most alerts received and not yet evaluated (then 503)"
     )
+    max_deliveries_in_flight: int = Field(
+        128, ge=1, description="most webhook deliveries being handled at once (then 503)"
+    )
     max_bytes_in_flight: int = Field(
         32 * 1024 * 1024,
         ge=1024 * 1024,  # at least one webhook body at its largest (1 MiB)

@@ -131,7 +131,11 @@ class Service:
             self.metrics,
             self.clock,
             dry_run=settings.dry_run,
-            load=Load(settings.max_queued_alerts, settings.max_bytes_in_flight),
+            load=Load(
+                settings.max_queued_alerts,
+                settings.max_bytes_in_flight,
+                settings.max_deliveries_in_flight,
+            ),
         )
         self.source = open_source(
             settings.repo,

@@ -1,8 +1,10 @@
 """What the intake holds, and the bounds past which deliveries are refused.
 
-Two bounds (``ServiceSettings.max_queued_alerts`` and ``max_bytes_in_flight``): alerts queued
--- received and not yet evaluated, counting those being stored -- and bytes of webhook bodies
-being read, parsed and stored. Past either, :class:`~reconciler.errors.Overloaded` is raised
+Three bounds (``ServiceSettings.max_queued_alerts``, ``max_deliveries_in_flight`` and
+``max_bytes_in_flight``): alerts queued -- received and not yet evaluated, counting those being
+stored --, webhook deliveries being handled (a service slower than its offered load otherwise
+keeps every request waiting until clients give up), and bytes of their bodies being read, parsed
+and stored. Past any, :class:`~reconciler.errors.Overloaded` is raised
 and the webhook answers 503 with ``Retry-After``: Alertmanager sends the alerts again later,
 and the service's memory and latency stay bounded instead of growing with the backlog.
 
@@ -22,10 +24,12 @@ RETRY_AFTER = 5  # seconds: a few evaluation passes
 
 
 class Load:
-    def __init__(self, max_alerts: int = 0, max_bytes: int = 0) -> None:
+    def __init__(self, max_alerts: int = 0, max_bytes: int = 0, max_deliveries: int = 0) -> None:
         """``0``: no bound."""
         self.max_alerts = max_alerts
         self.max_bytes = max_bytes
+        self.max_deliveries = max_deliveries
+        self.deliveries = 0  # being handled
         self.pending = 0  # stored, not yet evaluated (an estimate, exact whenever drained)
         self.arriving = 0  # admitted, being stored
         self.bytes = 0  # of bodies in flight
@@ -71,14 +75,32 @@ class Load:
             retry_after=RETRY_AFTER,
         )
 
-    # -- bytes -----------------------------------------------------------------------------------
+    # -- deliveries and bytes ----------------------------------------------------------------------
+    def check_deliveries(self) -> None:
+        if self.max_deliveries and self.deliveries >= self.max_deliveries:
+            raise Overloaded(
+                f"{self.deliveries} deliveries are being handled (at most {self.max_deliveries}, "
+                "max_deliveries_in_flight): send this one again later",
+                reason="deliveries_in_flight",
+                retry_after=RETRY_AFTER,
+            )
+
+    def admit(self) -> None:
+        """The checks a delivery can pass or fail before anything of it is read."""
+        self.check_room()
+        self.check_deliveries()
+
     @contextmanager
     def holding(self) -> Iterator[Holding]:
-        """Bytes of one body in flight, added as they are known; all given back at the end."""
+        """One delivery in flight, and the bytes of its body, added as they are known; all given
+        back at the end."""
+        self.check_deliveries()
         holding = Holding(self)
+        self.deliveries += 1
         try:
             yield holding
         finally:
+            self.deliveries -= 1
             self.bytes -= holding.size
 
 
