@@ -1,6 +1,6 @@
 """HTTP-speaking actions: ``http.request``, ``notify.webhook``, ``notify.slack``, ``prometheus.query``.
 
-Through aiohttp, with a timeout per call and a bounded response. Status codes are classified the
+Through aiohttp, with a timeout over the whole call and a bounded response. Status codes are classified the
 way retries need: 429 and 5xx (and connection failures) are temporary, honouring Retry-After;
 other 4xx are permanent. ``prometheus.query`` runs an instant query over Prometheus's HTTP API.
 Calls go through the engine's pooled sessions (:mod:`reconciler.actions.http_clients`, in the
@@ -9,7 +9,6 @@ call's context); a call without a pool (an action called on its own) builds a se
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import email.utils
 import json
@@ -139,8 +138,8 @@ async def _send(
     where = f"{method} {sanitize(url)}"
     request = _request(where, method, url, headers, json_body, body, timeout)
     try:
-        # aiohttp's timeout bounds the request; wait_for also bounds leasing and reading.
-        answer = await asyncio.wait_for(_exchange(request, clients), timeout.total_seconds())
+        # aiohttp's total timeout bounds the whole call: connecting, sending, reading the body.
+        answer = await _exchange(request, clients)
     except TimeoutError as exc:  # aiohttp's ServerTimeoutError is one too
         raise TemporaryError(f"{where}: timed out after {timeout.total_seconds():g}s") from exc
     except (aiohttp.InvalidURL, ValueError, OverflowError) as exc:
