@@ -51,7 +51,9 @@ bench: install
 	$(BIN)/python bench/loading.py
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/engine.py --runs 3
+	$(BIN)/python bench/actions.py --runs 3
 	$(BIN)/python bench/service.py --runs 2
+	$(BIN)/python bench/overload.py --runs 1
 
 clean:
 	rm -rf $(VENV) $(STATE) .mypy_cache .pytest_cache .ruff_cache .hypothesis

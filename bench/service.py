@@ -1,27 +1,32 @@
-"""Benchmark the service (``reconciler run``): alert to first step, and the Git poll.
+"""Benchmark the service (``reconciler run``): alert to first step, the webhook's answer, and
+the Git poll.
 
-1. Alert POST -> first step started, p50 and p99 (target p99 <= 10 ms), with alerts arriving
-   at 200 alerts/s for 60 s (``--rate``, ``--seconds``). The service runs as ``reconciler run``
-   builds it (``Service`` + ``create_app`` under uvicorn with uvloop and httptools, no tokens,
-   SQLite synchronous=FULL) in
-   a child process (``bench/service.py --serve DIR PORT``); the load generator is this process
-   (asyncio + one httpx.AsyncClient). They are separate processes sharing the machine's cores.
-   The repository is a local Git repo with one Workflow (``first``: core.set, ``second``:
-   core.log) and one Policy matching ``alertname == "Bench"``. Each alert has its own ``pod``
-   label (so its own fingerprint and target: every one starts an execution) and is sent alone
-   as an Alertmanager v4 webhook to ``POST /api/v1/alerts`` on an open-loop schedule: alert i
-   leaves at t0 + i/rate, in its own task, whatever the earlier responses do. The latency of an
-   alert is its first step's ``started_at`` (the server's clock) minus ``time.time()`` just
-   before its POST (the client's; same machine, same clock), read from the store (SQLite) after
-   the server stopped. Also printed: the POST's own latency (client side), alerts sent,
-   executions whose first step started, non-2xx answers, and where the time goes (client send
-   -> alert stored -> decision -> execution created -> first step started, from the stored
-   timestamps).
+1. Alert POST -> first step started, p50 and p99 (target p99 <= 10 ms), and the POST's own
+   answer, p50 and p99 (target p99 < 100 ms), with ``--rate`` POSTs/s (200) for ``--seconds``
+   (60), every ``--bulk-every``-th (100: 1%) carrying ``--bulk-size`` alerts (1,000). The
+   service runs as ``reconciler run`` builds it (``Service`` + ``create_app`` under uvicorn with
+   uvloop and httptools, no tokens, SQLite synchronous=FULL, its garbage collector tuned) in a
+   child process (``bench/service.py --serve DIR PORT``); the load generator is this process
+   (asyncio + one aiohttp.ClientSession: httpx's connection pool costs more CPU than the
+   service at thousands of requests in flight). They are separate processes sharing the
+   machine's cores. The repository is a local Git repo with one Workflow (``first``: core.set,
+   ``second``: core.log) and one Policy matching ``alertname == "Bench"``. Each single alert
+   has its own ``pod`` label (so its own fingerprint and target: every one starts an
+   execution); bulk payloads' alerts are named ``BenchBulk`` (stored and evaluated, matching no
+   policy). Each POST is an Alertmanager v4 webhook to ``POST /api/v1/alerts`` on an open-loop
+   schedule: POST i leaves at t0 + i/rate, in its own task, whatever the earlier responses do.
+   The latency of an alert is its first step's ``started_at`` (the server's clock) minus
+   ``time.time()`` just before its POST (the client's; same machine, same clock), read from the
+   store (SQLite) after the server stopped. Also printed: the server's CPU per second of load,
+   alerts sent, executions whose first step started, non-2xx answers, and where the time goes
+   (client send -> alert received -> decision -> execution created -> first step started, from
+   the stored timestamps).
 2. No-change poll (service not running): ``GitSource.head()`` of a local repository (read as
    file://), 200 calls after a warm-up (target <= 5 ms); and whole ``Reconciler.reconcile()``
    passes that find the head unchanged (after one that applied it), 50 of them.
 
-Run: python bench/service.py [--runs N] [--seconds 60] [--rate 200] [--profile FILE].
+Run: python bench/service.py [--runs N] [--seconds 60] [--rate 200] [--bulk-every 100]
+[--bulk-size 1000] [--profile FILE].
 Each figure is the median (min-max) of N runs, each on a fresh repository and store.
 ``--profile FILE`` runs the server child under ``python -m cProfile -o FILE`` (one run) and
 prints its top functions; the profile covers the event loop's thread only, not SQLite's writer.
@@ -49,7 +54,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
+import aiohttp
 import structlog
 
 DEFINITIONS = """\
@@ -122,7 +127,7 @@ def serve(folder: Path, port: int) -> None:
 
     from reconciler.app.auth import Tokens
     from reconciler.app.http import create_app
-    from reconciler.app.service import Service
+    from reconciler.app.service import Service, tune_gc
 
     quiet_logs()
     service = Service(settings_for(folder, port))  # type: ignore[arg-type]
@@ -130,6 +135,7 @@ def serve(folder: Path, port: int) -> None:
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     )
+    tune_gc()  # as `reconciler run` does
     # uvicorn shuts down on SIGINT, then raises it again: end normally (cProfile writes its file).
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
@@ -166,93 +172,133 @@ def stop_server(child: subprocess.Popen[bytes]) -> None:
 class Load:
     sent: dict[str, float] = field(default_factory=dict)  # pod -> time.time() before its POST
     answers: list[float] = field(default_factory=list)  # POST latency, seconds (2xx only)
+    bulk_answers: list[float] = field(default_factory=list)  # of them, bulk payloads'
     refused: dict[str, int] = field(default_factory=dict)  # status code or error -> count
     elapsed: float = 0.0  # from the first send to the last scheduled send
+    acknowledged: int = 0  # alerts in payloads answered 2xx
+    server_cpu: float = 0.0  # CPU seconds the server used while the load was offered
+    wall: float = 0.0  # seconds from the first send to the last answer
 
 
-def payload(pod: str) -> dict[str, object]:
-    labels = {"alertname": "Bench", "pod": pod, "severity": "warning"}
+def payload(pods: list[str], alertname: str = "Bench") -> dict[str, object]:
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    alerts = [
+        {
+            "status": "firing",
+            "labels": {"alertname": alertname, "pod": pod, "severity": "warning"},
+            "annotations": {},
+            "startsAt": now,
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "",
+            "fingerprint": "",
+        }
+        for pod in pods
+    ]
     return {
         "version": "4",
         "status": "firing",
         "receiver": "r",
-        "groupKey": f'{{}}:{{pod="{pod}"}}',
-        "alerts": [
-            {
-                "status": "firing",
-                "labels": labels,
-                "annotations": {},
-                "startsAt": now,
-                "endsAt": "0001-01-01T00:00:00Z",
-                "generatorURL": "",
-                "fingerprint": "",
-            }
-        ],
+        "groupKey": f'{{}}:{{alertname="{alertname}"}}',
+        "alerts": alerts,
         "groupLabels": {},
-        "commonLabels": labels,
+        "commonLabels": {"alertname": alertname},
         "commonAnnotations": {},
         "externalURL": "",
         "truncatedAlerts": 0,
     }
 
 
-async def wait_ready(client: httpx.AsyncClient, child: subprocess.Popen[bytes]) -> None:
+async def wait_ready(client: aiohttp.ClientSession, child: subprocess.Popen[bytes]) -> None:
     """Until the first reconcile pass activated the repository's revision."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if child.poll() is not None:
             raise RuntimeError(f"the server exited with {child.returncode} before being ready")
-        with contextlib.suppress(httpx.TransportError):
-            answer = await client.get("/api/v1/status")
-            if answer.status_code == 200 and answer.json().get("active_revision"):
-                return
+        with contextlib.suppress(aiohttp.ClientError):
+            async with client.get("/api/v1/status") as answer:
+                if answer.status == 200 and (await answer.json()).get("active_revision"):
+                    return
         await asyncio.sleep(0.1)
     raise RuntimeError("the server was not ready within 60 s")
 
 
-async def send(client: httpx.AsyncClient, pod: str, load: Load) -> None:
-    body = json.dumps(payload(pod)).encode()
+async def send(client: aiohttp.ClientSession, pods: list[str], load: Load, *, bulk: bool) -> None:
+    """One POST: a single matching alert, or a bulk payload of alerts no policy matches (stored
+    and evaluated, starting nothing)."""
+    body = json.dumps(payload(pods, "BenchBulk" if bulk else "Bench")).encode()
     headers = {"content-type": "application/json"}
-    load.sent[pod] = time.time()
+    if not bulk:
+        load.sent[pods[0]] = time.time()
     start = time.perf_counter()
     try:
-        answer = await client.post("/api/v1/alerts", content=body, headers=headers)
-    except httpx.HTTPError as exc:
+        async with client.post("/api/v1/alerts", data=body, headers=headers) as answer:
+            await answer.read()
+            status = answer.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
         key = type(exc).__name__
         load.refused[key] = load.refused.get(key, 0) + 1
         return
-    if 200 <= answer.status_code < 300:
+    if 200 <= status < 300:
         load.answers.append(time.perf_counter() - start)
+        load.acknowledged += len(pods)
+        if bulk:
+            load.bulk_answers.append(load.answers[-1])
     else:
-        key = str(answer.status_code)
-        load.refused[key] = load.refused.get(key, 0) + 1
+        load.refused[str(status)] = load.refused.get(str(status), 0) + 1
 
 
-async def offer(port: int, child: subprocess.Popen[bytes], seconds: float, rate: float) -> Load:
+@dataclass(frozen=True)
+class Mix:
+    """The offered load: ``rate`` POSTs/s for ``seconds``; every ``bulk_every``-th POST (0:
+    none) carries ``bulk_size`` alerts."""
+
+    seconds: float
+    rate: float
+    bulk_every: int = 0
+    bulk_size: int = 1000
+
+
+async def offer(port: int, child: subprocess.Popen[bytes], mix: Mix, timeout: float = 60) -> Load:
     load = Load()
-    # Idle connections are dropped before uvicorn's 5 s keep-alive timeout would close them
-    # under a request (a ReadError, the client's race, not the service's).
-    limits = httpx.Limits(
-        max_connections=None, max_keepalive_connections=1000, keepalive_expiry=2.0
-    )
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60
+    # aiohttp, not httpx: at thousands of requests in flight httpcore's pool costs the load
+    # generator more CPU than the service uses (docs/decisions/0005-http-client.md). Idle
+    # connections are dropped before uvicorn's 5 s keep-alive timeout would close them under a
+    # request (the client's race, not the service's).
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=2.0)
+    async with aiohttp.ClientSession(
+        f"http://127.0.0.1:{port}",
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=timeout),
     ) as client:
         await wait_ready(client, child)
-        count = round(seconds * rate)
+        count = round(mix.seconds * mix.rate)
         tag = os.urandom(3).hex()
         tasks = []
         loop = asyncio.get_running_loop()
+        cpu = cpu_seconds(child.pid)
         t0 = loop.time() + 0.05
         for i in range(count):
-            delay = t0 + i / rate - loop.time()
+            delay = t0 + i / mix.rate - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(send(client, f"pod-{tag}-{i:06d}", load)))
+            bulk = mix.bulk_every > 0 and i % mix.bulk_every == mix.bulk_every - 1
+            pods = (
+                [f"bulk-{tag}-{i:06d}-{j:04d}" for j in range(mix.bulk_size)]
+                if bulk
+                else [f"pod-{tag}-{i:06d}"]
+            )
+            tasks.append(asyncio.create_task(send(client, pods, load, bulk=bulk)))
         load.elapsed = loop.time() - t0
         await asyncio.gather(*tasks)
+        load.wall = loop.time() - t0
+        load.server_cpu = cpu_seconds(child.pid) - cpu
     return load
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def first_steps_started(database: Path) -> int:
@@ -340,14 +386,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def under_load(seconds: float, rate: float, profile: Path | None) -> Result:
+def under_load(mix: Mix, profile: Path | None) -> Result:
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         make_repo(folder)
         port = free_port()
         child = start_server(folder, port, profile)
         try:
-            load = asyncio.run(offer(port, child, seconds, rate))
+            load = asyncio.run(offer(port, child, mix))
             database = folder / "state" / "reconciler.db"
             asyncio.run(settle(database, len(load.sent)))
         except BaseException:
@@ -433,7 +479,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=60.0, help="duration of the load")
-    parser.add_argument("--rate", type=float, default=200.0, help="alerts per second")
+    parser.add_argument("--rate", type=float, default=200.0, help="POSTs per second")
+    parser.add_argument(
+        "--bulk-every", type=int, default=100, help="every Nth POST is a bulk payload (0: none)"
+    )
+    parser.add_argument("--bulk-size", type=int, default=1000, help="alerts in a bulk payload")
     parser.add_argument("--profile", type=Path, help="cProfile the server child into this file")
     parser.add_argument("--serve", nargs=2)  # internal: child mode (the server)
     args = parser.parse_args()
@@ -441,19 +491,24 @@ def main() -> None:
         serve(Path(args.serve[0]), int(args.serve[1]))
         return
     runs = 1 if args.profile else args.runs
+    mix = Mix(args.seconds, args.rate, args.bulk_every, args.bulk_size)
+    bulk = f", 1 in {mix.bulk_every} with {mix.bulk_size} alerts" if mix.bulk_every else ""
     print(
         f"service in a child process (uvicorn, {_loop_name()}), load from this process "
-        f"(httpx, asyncio); "
-        f"{os.cpu_count()} CPUs; {args.rate:g} alerts/s for {args.seconds:g} s, open loop; "
+        f"(aiohttp, asyncio); "
+        f"{os.cpu_count()} CPUs; {args.rate:g} POSTs/s{bulk} for {args.seconds:g} s, open loop; "
         f"{runs} run(s)",
         flush=True,
     )
     figures: dict[str, list[float]] = {
-        k: [] for k in ("p50", "p99", "post50", "post99", "sent", "started", "bad", "head", "pass")
-    }
+        k: []
+        for k in (
+            "p50", "p99", "post50", "post99", "bulk99", "sent", "started", "bad", "head", "pass"
+        )
+    }  # fmt: skip
     stages: dict[str, list[tuple[float, float]]] = {}
     for run in range(runs):
-        result = under_load(args.seconds, args.rate, args.profile)
+        result = under_load(mix, args.profile)
         load = result.load
         heads, passes = polling()
         ms = [v * 1000 for v in result.latencies]
@@ -463,6 +518,7 @@ def main() -> None:
             "p99": percentile(ms, 99),
             "post50": percentile(post, 50),
             "post99": percentile(post, 99),
+            "bulk99": percentile([v * 1000 for v in load.bulk_answers], 99),
             "sent": len(load.sent),
             "started": len(ms),
             "bad": sum(load.refused.values()),
@@ -477,7 +533,9 @@ def main() -> None:
         print(
             f"run {run + 1}: alert->first step p50 {values['p50']:.1f} ms, p99 "
             f"{values['p99']:.1f} ms (max {max(ms, default=float('nan')):.1f}); POST p50 "
-            f"{values['post50']:.1f} ms, p99 {values['post99']:.1f} ms; sent {len(load.sent)} in "
+            f"{values['post50']:.1f} ms, p99 {values['post99']:.1f} ms (max "
+            f"{max(post, default=float('nan')):.1f}; bulk payloads' p99 {values['bulk99']:.1f}); "
+            f"server CPU {load.server_cpu / load.wall:.2f} s/s; sent {len(load.sent)} in "
             f"{load.elapsed:.1f} s, started {len(ms)}, non-2xx {load.refused or 0}; head() "
             f"{values['head']:.2f} ms (min {min(heads) * 1000:.2f}, max {max(heads) * 1000:.2f}); "
             f"unchanged reconcile {values['pass']:.2f} ms "
@@ -490,15 +548,20 @@ def main() -> None:
                 f"    {name}: p50 {percentile(spans_ms, 50):.1f} ms, "
                 f"p99 {percentile(spans_ms, 99):.1f} ms"
             )
-    load_label = f"{args.rate:g} alerts/s for {args.seconds:g} s"
+    load_label = f"{args.rate:g} POSTs/s{bulk} for {args.seconds:g} s"
     print(describe(f"alert POST -> first step started, p50 ({load_label})", figures["p50"], "ms"))
     print(
         describe(f"alert POST -> first step started, p99 ({load_label})", figures["p99"], "ms"),
         "target <= 10 ms",
     )
     print(describe("POST /api/v1/alerts answered, p50 (client side)", figures["post50"], "ms"))
-    print(describe("POST /api/v1/alerts answered, p99 (client side)", figures["post99"], "ms"))
-    print(describe("alerts sent", figures["sent"], "alerts"))
+    print(
+        describe("POST /api/v1/alerts answered, p99 (client side)", figures["post99"], "ms"),
+        "target < 100 ms",
+    )
+    if mix.bulk_every:
+        print(describe("of them bulk payloads, p99", figures["bulk99"], "ms"))
+    print(describe("single alerts sent", figures["sent"], "alerts"))
     print(describe("executions whose first step started", figures["started"], "executions"))
     print(describe("non-2xx answers and errors", figures["bad"], "answers"))
     print(

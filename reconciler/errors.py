@@ -10,6 +10,7 @@ Callers catch these by what they should do next, not by where they came from::
     │   ├── PermanentError       never retried: invalid input, not found, refused
     │   └── NotImplementedAction the action is declared but its implementation has not landed
     ├── InputError               a file or payload given on the command line is unusable
+    ├── Overloaded               the service holds as much as it may: send again later
     ├── EngineError              a request the engine cannot carry out (unknown execution, state)
     └── StoreError               the store cannot be used: held by another process, on a
                                  network disk, or (for a while) unable to write
@@ -109,6 +110,15 @@ class NotImplementedAction(PermanentError):
 
 class EngineError(ReconcilerError):
     """A request the engine cannot carry out (unknown execution, wrong state, ...)."""
+
+
+class Overloaded(ReconcilerError):
+    """Refused because a bound is reached (the webhook answers 503 with ``Retry-After``)."""
+
+    def __init__(self, message: str, *, reason: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.reason = reason  # the bound reached, a metric label: alerts_queued, bytes_in_flight
+        self.retry_after = retry_after  # seconds
 
 
 class InputError(ReconcilerError):

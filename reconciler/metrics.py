@@ -37,6 +37,30 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.webhook_refused = Counter(
+            "reconciler_webhook_refused",
+            "Webhook deliveries answered 503 (Alertmanager sends them again), by reason: "
+            "alerts_queued, deliveries_in_flight, bytes_in_flight (the intake's bounds), store "
+            "(it failed).",
+            ["reason"],
+            registry=r,
+        )
+        self.webhook_abandoned = Counter(
+            "reconciler_webhook_abandoned",
+            "Webhook deliveries dropped unstored because their client had disconnected.",
+            registry=r,
+        )
+        self.alerts_queued = Gauge(
+            "reconciler_alerts_queued",
+            "Alerts received and not yet evaluated (bounded by max_queued_alerts).",
+            registry=r,
+        )
+        self.webhook_bytes = Gauge(
+            "reconciler_webhook_bytes_in_flight",
+            "Bytes of webhook bodies being read, parsed and stored (bounded by "
+            "max_bytes_in_flight).",
+            registry=r,
+        )
         self.alerts_deduplicated = Counter(
             "reconciler_alerts_deduplicated",
             "Re-deliveries of an alert that had already started (or queued) an execution.",

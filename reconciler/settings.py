@@ -88,6 +88,19 @@ class ServiceSettings(_Section):
     )
     max_running_executions: int = Field(1000, ge=1, description="cap on running executions")
     max_running_steps: int = Field(256, ge=1, description="cap on running steps")
+    # The webhook answers 503 with Retry-After past either bound (Alertmanager retries 5xx), so
+    # an overload is refused, not absorbed into memory and latency.
+    max_queued_alerts: int = Field(
+        10_000, ge=1, description="most alerts received and not yet evaluated (then 503)"
+    )
+    max_deliveries_in_flight: int = Field(
+        128, ge=1, description="most webhook deliveries being handled at once (then 503)"
+    )
+    max_bytes_in_flight: int = Field(
+        32 * 1024 * 1024,
+        ge=1024 * 1024,  # at least one webhook body at its largest (1 MiB)
+        description="most bytes of webhook bodies being read, parsed and stored at once (then 503)",
+    )
 
 
 class Settings(_Section):

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from reconciler.errors import NotImplementedAction
 
 if TYPE_CHECKING:
+    from reconciler.actions.http_clients import HttpClients
     from reconciler.actions.kube import KubeCluster
 
 
@@ -45,6 +46,7 @@ class ActionContext:
     dry_run: bool = False
     log: Callable[[str, Mapping[str, Any]], None] = lambda event, fields: None
     cluster: KubeCluster | None = None  # None: no cluster configured
+    http: HttpClients | None = None  # the engine's pooled HTTP clients (None: a client per call)
 
     @property
     def marker(self) -> str:

@@ -1,25 +1,28 @@
 """HTTP-speaking actions: ``http.request``, ``notify.webhook``, ``notify.slack``, ``prometheus.query``.
 
-Through httpx, with a timeout per call and a bounded response. Status codes are classified the
+Through aiohttp, with a timeout over the whole call and a bounded response. Status codes are classified the
 way retries need: 429 and 5xx (and connection failures) are temporary, honouring Retry-After;
 other 4xx are permanent. ``prometheus.query`` runs an instant query over Prometheus's HTTP API.
+Calls go through the engine's pooled sessions (:mod:`reconciler.actions.http_clients`, in the
+call's context); a call without a pool (an action called on its own) builds a session for itself.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import email.utils
 import json
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-import httpx
+import aiohttp
 from pydantic import Field, model_validator
 
+from reconciler.actions import http_clients
 from reconciler.actions.spec import ActionContext, ActionSpec, Effect, Params
 from reconciler.definitions.durations import Duration
 from reconciler.errors import PermanentError, TemporaryError, sanitize
@@ -100,6 +103,7 @@ async def _prometheus(params: PrometheusQueryParams, context: ActionContext) -> 
         headers={"Accept": "application/json"},
         timeout=params.timeout,
         expect=[200, 400, 422],
+        clients=context.http,
     )
     data = answer.get("json")
     if not isinstance(data, dict) or "status" not in data:
@@ -147,79 +151,126 @@ async def _send(
     body: str | None = None,
     timeout: timedelta,
     expect: list[int] | None = None,
+    clients: http_clients.HttpClients | None = None,
 ) -> dict[str, Any]:
     where = f"{method} {sanitize(url)}"
+    request = _request(where, method, url, headers, json_body, body, timeout)
     try:
-        # httpx's timeout bounds each read; wait_for bounds the whole request.
-        response, raw, truncated = await asyncio.wait_for(
-            _exchange(method, url, headers, json_body, body, timeout), timeout.total_seconds()
-        )
-    except (TimeoutError, httpx.TimeoutException) as exc:
+        # aiohttp's total timeout bounds the whole call: connecting, sending, reading the body.
+        answer = await _exchange(request, clients)
+    except TimeoutError as exc:  # aiohttp's ServerTimeoutError is one too
         raise TemporaryError(f"{where}: timed out after {timeout.total_seconds():g}s") from exc
-    except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, OverflowError) as exc:
+    except (aiohttp.InvalidURL, ValueError, OverflowError) as exc:
         raise PermanentError(f"{where}: invalid URL: {sanitize(str(exc))}") from exc
-    except httpx.HTTPError as exc:
+    except aiohttp.ClientError as exc:  # connecting, the connection dropped, a bad answer
         raise TemporaryError(f"{where}: {type(exc).__name__}: {sanitize(str(exc))}") from exc
     except Exception as exc:
         raise PermanentError(f"{where}: {type(exc).__name__}: {sanitize(str(exc))}") from exc
-    text = raw.decode(response.encoding or "utf-8", "replace")
     output: dict[str, Any] = {
-        "status": response.status_code,
-        "headers": {
-            k.lower(): v for k, v in response.headers.items() if k.lower() not in _SECRET_HEADERS
-        },
-        "body": text,
-        "truncated": truncated,
+        "status": answer.status,
+        "headers": answer.headers,
+        "body": answer.text(),
+        "truncated": answer.truncated,
     }
-    if "json" in response.headers.get("content-type", "") and not truncated:
+    if "json" in answer.headers.get("content-type", "") and not answer.truncated:
         with contextlib.suppress(ValueError):
-            output["json"] = json.loads(raw)
-    ok = response.status_code in expect if expect else 200 <= response.status_code < 300
+            output["json"] = json.loads(answer.raw)
+    ok = answer.status in expect if expect else 200 <= answer.status < 300
     if ok:
         return output
-    summary = f"{method} {sanitize(url)}: HTTP {response.status_code}"
-    if response.status_code == 429 or response.status_code >= 500:
-        raise TemporaryError(summary, delay=_retry_after(response))
+    summary = f"{where}: HTTP {answer.status}"
+    if answer.status == 429 or answer.status >= 500:
+        raise TemporaryError(summary, delay=_retry_after(answer.headers))
     raise PermanentError(summary)
 
 
 _SECRET_HEADERS = {"set-cookie", "authorization", "proxy-authorization"}
 
 
-async def _exchange(
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    url: str
+    headers: dict[str, str]
+    data: bytes | None
+    timeout: timedelta
+
+
+def _request(
+    where: str,
     method: str,
     url: str,
     headers: dict[str, str],
     json_body: Any,
     body: str | None,
     timeout: timedelta,
-) -> tuple[httpx.Response, bytes, bool]:
-    """Send the request; read at most MAX_BODY bytes of the answer (never the whole of a big one)."""
-    async with httpx.AsyncClient(timeout=timeout.total_seconds(), follow_redirects=False) as client:
-        request = client.build_request(
-            method,
-            url,
-            headers=headers,
-            json=json_body,
-            content=body.encode() if body is not None else None,
-        )
-        response = await client.send(request, stream=True)
+) -> _Request:
+    """The request with its body encoded (JSON as httpx wrote it: compact, UTF-8)."""
+    headers = dict(headers)
+    if json_body is None:
+        return _Request(method, url, headers, body.encode() if body is not None else None, timeout)
+    try:
+        data = json.dumps(json_body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise PermanentError(f"{where}: the json body cannot be sent: {exc}") from exc
+    if not any(name.lower() == "content-type" for name in headers):
+        headers["Content-Type"] = "application/json"
+    return _Request(method, url, headers, data.encode(), timeout)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: dict[str, str]  # names lower-cased, repeats joined with ", ", secrets left out
+    raw: bytes
+    truncated: bool
+    charset: str | None
+
+    def text(self) -> str:
         try:
-            kept = bytearray()
-            truncated = False
-            async for chunk in response.aiter_bytes():
-                kept.extend(chunk)
-                if len(kept) > MAX_BODY:
-                    truncated = True
-                    break
-            return response, bytes(kept[:MAX_BODY]), truncated
-        finally:
-            await response.aclose()
+            return self.raw.decode(self.charset or "utf-8", "replace")
+        except LookupError:  # a charset Python does not know
+            return self.raw.decode("utf-8", "replace")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+async def _exchange(request: _Request, clients: http_clients.HttpClients | None) -> _Answer:
+    """Send the request on the pool's session (or one of its own when there is no pool)."""
+    async with http_clients.lease(clients) as session:
+        return await _over(session, request)
+
+
+async def _over(session: aiohttp.ClientSession, request: _Request) -> _Answer:
+    """Read at most MAX_BODY bytes of the answer (never the whole of a big one)."""
+    async with session.request(
+        request.method,
+        request.url,
+        headers=request.headers,
+        data=request.data,
+        allow_redirects=False,
+        timeout=aiohttp.ClientTimeout(total=request.timeout.total_seconds()),
+        # No Content-Type of aiohttp's own on a raw body (the caller's, or none).
+        skip_auto_headers=("Content-Type",),
+    ) as response:
+        kept = bytearray()
+        while len(kept) <= MAX_BODY:
+            chunk = await response.content.read(MAX_BODY + 1 - len(kept))
+            if not chunk:
+                break
+            kept += chunk
+        headers: dict[str, str] = {}
+        for name, value in response.headers.items():
+            key = name.lower()
+            if key not in _SECRET_HEADERS:
+                headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        truncated = len(kept) > MAX_BODY
+        return _Answer(
+            response.status, headers, bytes(kept[:MAX_BODY]), truncated, response.charset
+        )
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Retry-After in seconds, or as an HTTP date."""
-    value = response.headers.get("retry-after", "").strip()
+    value = headers.get("retry-after", "").strip()
     if value.isdigit():
         return float(value)
     try:
@@ -240,13 +291,19 @@ async def _http_request(params: HttpRequestParams, context: ActionContext) -> di
         body=params.body,
         timeout=params.timeout,
         expect=params.expect_status,
+        clients=context.http,
     )
 
 
 async def _webhook(params: WebhookParams, context: ActionContext) -> dict[str, Any]:
     payload = params.json_body if params.json_body is not None else {"text": params.text}
     result = await _send(
-        "POST", params.url, headers=params.headers, json_body=payload, timeout=params.timeout
+        "POST",
+        params.url,
+        headers=params.headers,
+        json_body=payload,
+        timeout=params.timeout,
+        clients=context.http,
     )
     return {"status": result["status"]}
 
@@ -257,7 +314,14 @@ async def _slack(params: SlackParams, context: ActionContext) -> dict[str, Any]:
         payload["channel"] = params.channel
     if params.username:
         payload["username"] = params.username
-    result = await _send("POST", params.url, headers={}, json_body=payload, timeout=params.timeout)
+    result = await _send(
+        "POST",
+        params.url,
+        headers={},
+        json_body=payload,
+        timeout=params.timeout,
+        clients=context.http,
+    )
     return {"status": result["status"]}
 
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from reconciler.app.auth import api_tokens, webhook_token
 from reconciler.app.http import create_app
-from reconciler.app.service import Service, store_path
+from reconciler.app.service import Service, store_path, tune_gc
 from reconciler.cli.output import fail
 from reconciler.errors import InputError, ReconcilerError
 from reconciler.settings import ServiceSettings
@@ -97,6 +97,7 @@ def run(
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     )
+    tune_gc()
     try:
         server.run()
     finally:

@@ -122,3 +122,4 @@ class Operations(EngineParts):
             *(t for ts in self._tasks.values() for t in ts),
             return_exceptions=True,
         )
+        await self.steps.http.aclose()  # the HTTP actions' kept-alive connections

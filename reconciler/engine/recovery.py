@@ -108,7 +108,13 @@ async def _check(
     try:
         params = engine.steps._render(execution, workflow, node, compiled.with_, "with")
         parsed = action.params.model_validate(params)
-        context = ActionContext(execution.id, node.key, node.attempts, cluster=engine.steps.cluster)
+        context = ActionContext(
+            execution.id,
+            node.key,
+            node.attempts,
+            cluster=engine.steps.cluster,
+            http=engine.steps.http,
+        )
         return await action.check(parsed, context)
     except Exception:
         return CheckResult.UNKNOWN

@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
+from reconciler.actions.http_clients import HttpClients
 from reconciler.actions.kube import KubeCluster
 from reconciler.actions.registry import Registry
 from reconciler.actions.spec import ActionContext, ActionSpec
@@ -65,6 +66,7 @@ class StepRunner(Waiting):
         self.start_subflow = start_subflow
         self.step_slots = step_slots
         self.cluster: KubeCluster | None = None  # Kubernetes actions' cluster (None: none)
+        self.http = HttpClients()  # HTTP actions' pooled clients, closed by Engine.close()
 
     # -- starting a ready step ------------------------------------------------------------------
     async def begin(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> bool:
@@ -353,6 +355,7 @@ class StepRunner(Waiting):
                 self.clock.now(), "log", key=node.key, event=event, **fields
             ),
             cluster=self.cluster,
+            http=self.http,
         )
         try:
             async with self.step_slots:

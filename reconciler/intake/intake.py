@@ -23,12 +23,13 @@ from typing import Any
 
 import structlog
 
-from reconciler.definitions.alert import Alert, rfc3339
+from reconciler.definitions.alert import Alert
 from reconciler.definitions.policy import PolicyGuardrails
 from reconciler.engine.clock import Clock, SystemClock
 from reconciler.engine.engine import Engine
 from reconciler.engine.state import iso, parse_iso
 from reconciler.intake import records
+from reconciler.intake.load import Load
 from reconciler.matching.admission import Past, admit
 from reconciler.matching.matcher import Match, Matcher
 from reconciler.metrics import Metrics
@@ -63,8 +64,10 @@ class Intake:
         clock: Clock | None = None,
         *,
         dry_run: bool = False,
+        load: Load | None = None,
     ) -> None:
         self.store = store
+        self.load = load or Load()  # alerts queued, bodies in flight, and their bounds
         self.dry_run = dry_run  # the service's --dry-run: every execution in dry-run mode
         self.engine = engine
         self.metrics = metrics or Metrics()
@@ -83,18 +86,17 @@ class Intake:
 
     # -- receiving -----------------------------------------------------------------------------
     async def receive(self, alerts: list[Alert]) -> Receipt:
-        """Store a delivery; durable when this returns. Evaluation happens in :meth:`run`."""
+        """Store a delivery; durable when this returns. Evaluation happens in :meth:`run`.
+
+        Raises :class:`~reconciler.errors.Overloaded` (nothing stored) when the alerts queued
+        would pass ``max_queued_alerts``."""
         now = self.clock.now()
-        stored = []
-        for alert in alerts:
-            record = records.to_record(alert)
-            if alert.starts_at.year == 1:
-                # No startsAt (a hand-made alert): as Alertmanager does, it continues the alert
-                # of the same labels that is firing, or starts now.
-                since = await self.store.firing_since(alert.fingerprint)
-                record["starts_at"] = since or rfc3339(now)
-            stored.append(record)
-        repeats = await self.store.receive_alerts(stored, iso(now))
+        # No startsAt (amtool, a hand-made alert) is stored as None: the store decides, in the
+        # write itself, which firing it continues (or that it starts now), so concurrent
+        # deliveries of it cannot each start a record of their own.
+        stored = records.to_records(alerts)
+        with self.load.admitting(len(stored)):
+            repeats = await self.store.receive_alerts(stored, iso(now))
         for record in stored:
             self.metrics.alerts_received.labels(status=record["status"]).inc()
         self.wake()
@@ -119,8 +121,10 @@ class Intake:
         while self.active is not None:
             page = await self.store.pending_alerts(PAGE)
             if not page:
+                self.load.drained()
                 return done
             await self._evaluate_page(page, self.active)
+            self.load.evaluated(len(page))
             done += len(page)
         return done
 

@@ -7,21 +7,36 @@ same labels has a new startsAt.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from reconciler.definitions.alert import Alert, rfc3339
+from reconciler.definitions.alert import ZERO_TIME, Alert, rfc3339
 
 
-def to_record(alert: Alert) -> dict[str, Any]:
+def to_record(alert: Alert, stamps: dict[datetime, str] | None = None) -> dict[str, Any]:
+    """The stored form of an alert; ``starts_at`` is None when it had no startsAt (the store
+    decides it). ``stamps``: times already formatted, shared by a delivery's alerts (they often
+    share startsAt and endsAt, and formatting is most of the cost)."""
+    stamps = {} if stamps is None else stamps
+    starts_at, ends_at = alert.starts_at, alert.ends_at
+    if starts_at not in stamps:
+        stamps[starts_at] = rfc3339(starts_at)
+    if ends_at not in stamps:
+        stamps[ends_at] = rfc3339(ends_at)
     return {
         "fingerprint": alert.fingerprint,
-        "starts_at": rfc3339(alert.starts_at),
-        "ends_at": rfc3339(alert.ends_at),
+        "starts_at": None if starts_at == ZERO_TIME else stamps[starts_at],
+        "ends_at": stamps[ends_at],
         "status": alert.status,
         "labels": dict(alert.labels),
         "annotations": dict(alert.annotations),
         "generator_url": alert.generator_url,
     }
+
+
+def to_records(alerts: list[Alert]) -> list[dict[str, Any]]:
+    stamps: dict[datetime, str] = {}
+    return [to_record(alert, stamps) for alert in alerts]
 
 
 def from_record(record: dict[str, Any]) -> Alert:

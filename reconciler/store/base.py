@@ -99,10 +99,18 @@ class Store(Protocol):
         """Store a delivery durably, in one transaction. Each alert is keyed by its
         ``fingerprint`` and ``starts_at``; a known one is updated (status, ends, annotations) and
         marked pending again. Returns, for each, whether it was a re-delivery (same key and
-        status as already stored)."""
+        status as already stored).
+
+        The key is decided inside that transaction (:mod:`reconciler.store.firings`), so
+        concurrent deliveries cannot race: an alert whose ``starts_at`` is None (no startsAt)
+        takes the ``starts_at`` of the newest stored *firing* record of its fingerprint, else
+        ``received_at``; an alert whose exact key is not stored while a firing record of its
+        fingerprint has a later ``starts_at`` is that firing (Alertmanager merged an earlier
+        startsAt): it takes that record's ``starts_at`` and keeps its own as
+        ``reported_starts_at``. The caller's dicts are not changed."""
 
     async def firing_since(self, fingerprint: str) -> str | None:
-        """``starts_at`` of the alert with this fingerprint that is firing now, if any."""
+        """``starts_at`` of the newest firing record with this fingerprint, if any."""
 
     async def pending_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
         """Alerts received but not yet evaluated, oldest first, with their ``deliveries``."""

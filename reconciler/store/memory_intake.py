@@ -10,7 +10,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from reconciler.store import encoding
+from reconciler.store import encoding, firings
 from reconciler.store.base import FINAL
 
 _copy = encoding.copy
@@ -38,8 +38,18 @@ class MemoryIntake:
     async def receive_alerts(self, alerts: list[dict[str, Any]], received_at: str) -> list[bool]:
         copies = [_copy(alert) for alert in alerts]  # refused whole if one is not JSON
         repeats = []
-        for alert in copies:
-            key = (alert["fingerprint"], alert["starts_at"])
+        for alert in copies:  # no await: the whole delivery is one atomic step
+            fingerprint = alert["fingerprint"]
+            stored = [
+                (starts_at, row["record"]["status"])
+                for (known, starts_at), row in self._alerts.items()
+                if known == fingerprint
+            ]
+            starts_at, reported = firings.place(alert["starts_at"], stored, received_at)
+            alert["starts_at"] = starts_at
+            if reported is not None:
+                alert["reported_starts_at"] = reported
+            key = (fingerprint, starts_at)
             known = self._alerts.get(key)
             repeats.append(known is not None and known["record"]["status"] == alert["status"])
             self._alert_seq += 1
@@ -69,7 +79,7 @@ class MemoryIntake:
             for (known, starts_at), row in self._alerts.items()
             if known == fingerprint and row["record"]["status"] == "firing"
         ]
-        return max(found, default=None)
+        return firings.newest(found)
 
     async def pending_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = sorted((r for r in self._alerts.values() if r["pending"]), key=lambda r: r["seq"])

@@ -2,16 +2,22 @@
 
 Mixed into :class:`~reconciler.store.sqlite.SqliteStore`; every call runs on its writer thread
 (``_read`` queues a function for it), in order with the engine's writes. Each write here is one
-transaction, durable when the call returns.
+transaction, durable when the call returns. Deliveries of alerts share transactions: the writer
+commits every delivery waiting when it gets to them at once (one fsync for a burst, each in its
+own savepoint so a bad one fails alone), so the webhook's answer does not wait behind one fsync
+per delivery.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import threading
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.store import firings
 from reconciler.store.base import Batch
 
 _FINAL = "('succeeded', 'failed', 'cancelled')"
@@ -26,6 +32,18 @@ class SqliteIntake:
 
     async def save(self, batch: Batch) -> None:
         raise NotImplementedError
+
+    def _resolve_all(
+        self, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]
+    ) -> None:
+        raise NotImplementedError
+
+    @property
+    def _deliveries(self) -> _Deliveries:
+        found = self.__dict__.get("_intake_deliveries")
+        if found is None:  # first used on the event loop, before the writer can see it
+            found = self.__dict__["_intake_deliveries"] = _Deliveries()
+        return found
 
     async def count_by_status(self) -> dict[str, int]:
         def read(connection: sqlite3.Connection) -> dict[str, int]:
@@ -59,46 +77,42 @@ class SqliteIntake:
         return history
 
     async def receive_alerts(self, alerts: list[dict[str, Any]], received_at: str) -> list[bool]:
-        encoded = [json.dumps(alert) for alert in alerts]  # refused before any write if invalid
+        future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+        if self._deliveries.add((alerts, received_at, future)):
+            # The first delivery waiting asks the writer for a commit; every delivery waiting
+            # when the writer gets to it shares that commit.
+            self._deliveries.watch(asyncio.ensure_future(self._write(self._commit_deliveries)))
+        return await future
 
-        def write(connection: sqlite3.Connection) -> list[bool]:
-            repeats = []
+    def _commit_deliveries(self, connection: sqlite3.Connection) -> None:
+        """On the writer thread: store every delivery waiting, in one transaction."""
+        taken = self._deliveries.take()
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
             connection.execute("BEGIN IMMEDIATE")
-            try:
-                (seq,) = connection.execute("SELECT COALESCE(MAX(seq), 0) FROM alerts").fetchone()
-                for alert, record in zip(alerts, encoded, strict=True):
-                    seq += 1
-                    key = (alert["fingerprint"], alert["starts_at"])
-                    row = connection.execute(
-                        "SELECT status FROM alerts WHERE fingerprint = ? AND starts_at = ?", key
-                    ).fetchone()
-                    repeats.append(row is not None and row[0] == alert["status"])
-                    connection.execute(
-                        "INSERT INTO alerts (fingerprint, starts_at, status, first_received_at, "
-                        "received_at, deliveries, pending, seq, record) VALUES (?, ?, ?, ?, ?, 1, 1, ?, ?) "
-                        "ON CONFLICT (fingerprint, starts_at) DO UPDATE SET status = excluded.status, "
-                        "received_at = excluded.received_at, deliveries = deliveries + 1, "
-                        "pending = 1, seq = excluded.seq, record = excluded.record",
-                        (*key, alert["status"], received_at, received_at, seq, record),
-                    )
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:  # SQLite rolls back by itself after SQLITE_FULL
-                    connection.execute("ROLLBACK")
-                raise
-            return repeats
-
-        repeats: list[bool] = await self._write(write)
-        return repeats
+            for alerts, received_at, future in taken:
+                connection.execute("SAVEPOINT delivery")
+                try:
+                    outcomes.append((future, _receive(connection, alerts, received_at), None))
+                except Exception as exc:  # this delivery alone (an alert that is not JSON)
+                    connection.execute("ROLLBACK TO delivery")
+                    outcomes.append((future, None, exc))
+                connection.execute("RELEASE delivery")
+            connection.execute("COMMIT")
+        except Exception as exc:  # the transaction failed (disk full, I/O): nothing is stored
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            self._resolve_all([(future, None, exc) for _, _, future in taken])
+            raise  # the writer records the store's health (readiness) from it
+        self._resolve_all(outcomes)
 
     async def firing_since(self, fingerprint: str) -> str | None:
         def read(connection: sqlite3.Connection) -> str | None:
-            row = connection.execute(
-                "SELECT starts_at FROM alerts WHERE fingerprint = ? AND status = 'firing' "
-                "ORDER BY starts_at DESC LIMIT 1",
+            rows = connection.execute(
+                "SELECT starts_at FROM alerts WHERE fingerprint = ? AND status = 'firing'",
                 (fingerprint,),
-            ).fetchone()
-            return row[0] if row else None
+            )
+            return firings.newest(s for (s,) in rows)  # as times: precisions differ
 
         since: str | None = await self._read(read)
         return since
@@ -202,6 +216,106 @@ class SqliteIntake:
             )
 
         await self._write(write)
+
+
+_Delivery = tuple[list[dict[str, Any]], str, "asyncio.Future[list[bool]]"]
+
+
+class _Deliveries:
+    """Deliveries waiting for the writer (appended on the event loop, taken on the writer)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: list[_Delivery] = []
+        self._commits: set[asyncio.Future[Any]] = set()
+
+    def add(self, delivery: _Delivery) -> bool:
+        """Queue a delivery; True if no commit is pending for it yet (the caller asks one)."""
+        with self._lock:
+            self._waiting.append(delivery)
+            return len(self._waiting) == 1
+
+    def take(self) -> list[_Delivery]:
+        with self._lock:
+            taken, self._waiting = self._waiting, []
+        return taken
+
+    def watch(self, commit: asyncio.Future[Any]) -> None:
+        self._commits.add(commit)  # held: the loop keeps only weak references to tasks
+        commit.add_done_callback(self._committed)
+
+    def _committed(self, commit: asyncio.Future[Any]) -> None:
+        self._commits.discard(commit)
+        if commit.cancelled() or commit.exception() is None:
+            return
+        # The writer never ran it (the store is closed or not open): fail what still waits.
+        for _, _, future in self.take():
+            if not future.done():
+                future.set_exception(commit.exception() or RuntimeError("the store failed"))
+
+
+_UPSERT = (
+    "INSERT INTO alerts (fingerprint, starts_at, status, first_received_at, received_at, "
+    "deliveries, pending, seq, record) VALUES (?, ?, ?, ?, ?, 1, 1, ?, ?) "
+    "ON CONFLICT (fingerprint, starts_at) DO UPDATE SET status = excluded.status, "
+    "received_at = excluded.received_at, deliveries = deliveries + 1, "
+    "pending = 1, seq = excluded.seq, record = excluded.record"
+)
+_CHUNK = 5000  # bound parameters per lookup (SQLite allows 32,766)
+
+
+def _receive(
+    connection: sqlite3.Connection, alerts: list[dict[str, Any]], received_at: str
+) -> list[bool]:
+    """Store a delivery inside the caller's transaction: each alert under the startsAt
+    :func:`~reconciler.store.firings.place` gives it, looked up in one pass for the delivery."""
+    known = _known(connection, alerts)
+    (seq,) = connection.execute("SELECT COALESCE(MAX(seq), 0) FROM alerts").fetchone()
+    rows, repeats = [], []
+    for alert in alerts:
+        mine = known.setdefault(alert["fingerprint"], {})
+        starts_at, reported = firings.place(alert["starts_at"], mine.items(), received_at)
+        record = {**alert, "starts_at": starts_at}
+        if reported is not None:
+            record["reported_starts_at"] = reported
+        repeats.append(mine.get(starts_at) == alert["status"])
+        mine[starts_at] = alert["status"]  # what a later alert of the same delivery sees
+        seq += 1
+        rows.append(
+            (alert["fingerprint"], starts_at, alert["status"], received_at, received_at, seq,
+             json.dumps(record))
+        )  # fmt: skip
+    connection.executemany(_UPSERT, rows)
+    return repeats
+
+
+def _known(
+    connection: sqlite3.Connection, alerts: list[dict[str, Any]]
+) -> dict[str, dict[str, str]]:
+    """fingerprint -> {starts_at: status} of the stored records that matter to this delivery:
+    those firing, and those with exactly a delivered key."""
+    known: dict[str, dict[str, str]] = {}
+    fingerprints = sorted({a["fingerprint"] for a in alerts})
+    keys = sorted({(a["fingerprint"], a["starts_at"]) for a in alerts if a["starts_at"]})
+    for i in range(0, len(fingerprints), _CHUNK):
+        chunk = fingerprints[i : i + _CHUNK]
+        marks = ", ".join("?" * len(chunk))  # placeholders only; values are bound
+        for f, s, status in connection.execute(
+            "SELECT fingerprint, starts_at, status FROM alerts "  # noqa: S608
+            f"WHERE status = 'firing' AND fingerprint IN ({marks})",
+            chunk,
+        ):
+            known.setdefault(f, {})[s] = status
+    for i in range(0, len(keys), _CHUNK // 2):
+        pairs = keys[i : i + _CHUNK // 2]
+        marks = ", ".join("(?, ?)" for _ in pairs)
+        for f, s, status in connection.execute(
+            "SELECT fingerprint, starts_at, status FROM alerts "  # noqa: S608
+            f"WHERE (fingerprint, starts_at) IN (VALUES {marks})",
+            [value for pair in pairs for value in pair],
+        ):
+            known.setdefault(f, {})[s] = status
+    return known
 
 
 def _alert(record: str, deliveries: int, first: str, last: str, pending: int) -> dict[str, Any]:

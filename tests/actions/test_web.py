@@ -1,8 +1,10 @@
 """``http.request``, ``notify.webhook`` and ``notify.slack`` against a real local HTTP server.
 
-The peer is ``http.server.ThreadingHTTPServer`` on ``127.0.0.1:0`` in a thread: it records every
-request and answers from a script the test writes. Nothing of httpx or of the actions is mocked;
-actions are called the way the engine calls them (registry lookup, ``parse``, ``call``).
+The peer (``peer.py``) is ``http.server.ThreadingHTTPServer`` on ``127.0.0.1:0`` in a thread: it
+records every request and answers from a script the test writes. Nothing of the HTTP client or
+of the actions is mocked; actions are called the way the engine calls them (registry lookup,
+``parse``, ``call``), here without the engine's pool (each call builds its own session; the
+pool is tested in ``test_http_clients.py``).
 """
 
 from __future__ import annotations
@@ -12,15 +14,13 @@ import contextlib
 import json
 import socket
 import ssl
-import threading
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from peer import Peer, Reply, _Handler, json_reply
 from pydantic import ValidationError
 
 from reconciler.actions.registry import default_registry
@@ -37,96 +37,6 @@ def run(name: str, params: dict[str, Any], context: ActionContext = CONTEXT) -> 
     action = registry.get(name)
     assert action is not None
     return asyncio.run(action.call(registry.parse(name, params), context))
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """One request as the server received it (header names lower-cased)."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One scripted answer; ``stall`` holds it back until the test ends."""
-
-    status: int = 200
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    stall: bool = False
-
-
-class Peer:
-    """A local HTTP(S) server that records requests and answers scripted replies in order."""
-
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        self.requests: list[Recorded] = []
-        self._replies: list[Reply] = []
-        self._lock = threading.Lock()
-        self.released = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.peer = self  # type: ignore[attr-defined]
-        if tls is not None:
-            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-        self.port = self.server.server_address[1]
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
-        # A short poll interval: shutdown() waits up to one interval (0.5s by default).
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    def answer(self, *replies: Reply) -> None:
-        with self._lock:
-            self._replies.extend(replies)
-
-    def next_reply(self, request: Recorded) -> Reply:
-        with self._lock:
-            self.requests.append(request)
-            return self._replies.pop(0) if self._replies else Reply()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.released.set()  # let stalled handlers finish so server_close() can join them
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=10)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def _handle(self) -> None:
-        peer: Peer = self.server.peer  # type: ignore[attr-defined]
-        length = int(self.headers.get("Content-Length") or 0)
-        request = Recorded(
-            method=self.command,
-            path=self.path,
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=self.rfile.read(length),
-        )
-        reply = peer.next_reply(request)
-        if reply.stall:
-            peer.released.wait(timeout=30)
-        # The client may have given up (timeouts): a closed connection is not the test's failure.
-        with contextlib.suppress(OSError):
-            self.send_response(reply.status)
-            for name, value in reply.headers:
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(reply.body)
-
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture(autouse=True)
@@ -164,10 +74,6 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def json_reply(value: Any, status: int = 200) -> Reply:
-    return Reply(status, [("Content-Type", "application/json")], json.dumps(value).encode())
 
 
 def everything_said(error: BaseException) -> str:

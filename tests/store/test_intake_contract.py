@@ -3,7 +3,10 @@ evaluated, decisions, the service's state, and admission's lookups (memory and S
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+import pytest
 
 from reconciler.engine.state import Status
 
@@ -15,7 +18,7 @@ def alert(fingerprint: str = "f1", status: str = "firing", **extra: Any) -> dict
         "status": status,
         "labels": {"alertname": "A"},
         **extra,
-    }
+    }  # ``starts_at=None``: an alert without startsAt
 
 
 def test_a_redelivered_alert_is_one_row_marked_as_a_repeat_and_pending_again(store, run):
@@ -173,3 +176,140 @@ def test_decisions_and_evaluated_alerts_commit_with_the_execution_they_start(sto
     assert pending == []
     assert [d["fingerprint"] for d in found] == ["f1", "f2"]
     assert loaded is not None
+
+
+# -- which record a delivery belongs to (decided inside the write) --------------------------------
+S1, S2 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
+
+
+def stored_keys(listed: list[dict[str, Any]]) -> list[tuple[str, str, str, int]]:
+    return sorted((a["fingerprint"], a["starts_at"], a["status"], a["deliveries"]) for a in listed)
+
+
+def test_an_alert_without_starts_at_continues_the_firing_record_of_its_fingerprint(store, run):
+    async def body(store):
+        await store.receive_alerts([alert(starts_at=S1)], "2026-01-01T00:00:01.000000Z")
+        again = await store.receive_alerts([alert(starts_at=None)], "2026-01-01T00:09:00.000000Z")
+        return again, await store.alerts()
+
+    again, listed = run(store, body)
+
+    assert again == [True]
+    assert stored_keys(listed) == [("f1", S1, "firing", 2)]
+
+
+def test_an_alert_without_starts_at_and_nothing_firing_starts_at_the_receive_time(store, run):
+    async def body(store):
+        await store.receive_alerts([alert(starts_at=S1, status="resolved")], "t0")
+        await store.receive_alerts([alert(starts_at=None)], "2026-01-01T00:09:00.000000Z")
+        return await store.alerts()
+
+    assert stored_keys(run(store, body)) == [
+        ("f1", S1, "resolved", 1),
+        ("f1", "2026-01-01T00:09:00.000000Z", "firing", 1),
+    ]
+
+
+def test_an_alert_without_starts_at_continues_the_newest_firing_record(store, run):
+    async def body(store):
+        await store.receive_alerts([alert(starts_at=S1), alert(starts_at=S2)], "t1")
+        await store.receive_alerts([alert(starts_at=None)], "t2")
+        return await store.alerts()
+
+    assert stored_keys(run(store, body)) == [("f1", S1, "firing", 1), ("f1", S2, "firing", 2)]
+
+
+def test_alerts_without_starts_at_in_one_delivery_share_one_record(store, run):
+    async def body(store):
+        repeats = await store.receive_alerts([alert(starts_at=None)] * 3, "2026-01-01T00:09:00Z")
+        return repeats, await store.alerts()
+
+    repeats, listed = run(store, body)
+
+    assert repeats == [False, True, True]
+    assert stored_keys(listed) == [("f1", "2026-01-01T00:09:00Z", "firing", 3)]
+
+
+def test_concurrent_deliveries_without_starts_at_make_one_record(store, run):
+    async def body(store):
+        await asyncio.gather(
+            *(
+                store.receive_alerts([alert(starts_at=None)], f"2026-01-01T00:09:{i:02d}Z")
+                for i in range(20)
+            )
+        )
+        return await store.alerts()
+
+    listed = run(store, body)
+
+    assert len(listed) == 1 and listed[0]["deliveries"] == 20
+
+
+def test_an_earlier_starts_at_joins_the_later_firing_record_and_so_does_its_resolution(store, run):
+    async def body(store):
+        await store.receive_alerts([alert(starts_at=S2)], "t1")
+        merged = await store.receive_alerts([alert(starts_at=S1)], "t2")
+        await store.receive_alerts([alert(starts_at=S1, status="resolved")], "t3")
+        return merged, await store.alerts()
+
+    merged, listed = run(store, body)
+
+    assert merged == [True]  # the same firing, delivered again
+    assert stored_keys(listed) == [("f1", S2, "resolved", 3)]
+    assert listed[0]["reported_starts_at"] == S1
+
+
+def test_times_are_compared_as_times_not_as_strings(store, run):
+    precise = "2026-01-01T00:00:00.500000Z"  # later than S1, though "." sorts before "Z"
+
+    async def body(store):
+        await store.receive_alerts([alert(starts_at=precise)], "t1")
+        await store.receive_alerts([alert(starts_at=S1)], "t2")
+        return await store.alerts()
+
+    assert stored_keys(run(store, body)) == [("f1", precise, "firing", 2)]
+
+
+def test_a_later_starts_at_is_a_new_firing(store, run):
+    async def body(store):
+        await store.receive_alerts([alert(starts_at=S1)], "t1")
+        await store.receive_alerts([alert(starts_at=S2)], "t2")
+        return await store.alerts()
+
+    assert stored_keys(run(store, body)) == [("f1", S1, "firing", 1), ("f1", S2, "firing", 1)]
+
+
+def test_an_earlier_starts_at_already_stored_keeps_its_own_record(store, run):
+    async def body(store):
+        await store.receive_alerts([alert(starts_at=S1), alert(starts_at=S2)], "t1")
+        await store.receive_alerts([alert(starts_at=S1, status="resolved")], "t2")
+        return await store.alerts()
+
+    assert stored_keys(run(store, body)) == [("f1", S1, "resolved", 2), ("f1", S2, "firing", 1)]
+
+
+def test_an_earlier_starts_at_after_that_firing_resolved_is_a_record_of_its_own(store, run):
+    async def body(store):
+        await store.receive_alerts([alert(starts_at=S2, status="resolved")], "t1")
+        await store.receive_alerts([alert(starts_at=S1)], "t2")
+        return await store.alerts()
+
+    assert stored_keys(run(store, body)) == [("f1", S1, "firing", 1), ("f1", S2, "resolved", 1)]
+
+
+def test_other_fingerprints_are_never_joined(store, run):
+    async def body(store):
+        await store.receive_alerts([alert("f1", starts_at=S2)], "t1")
+        await store.receive_alerts([alert("f2", starts_at=S1), alert("f2", starts_at=None)], "t2")
+        return await store.alerts()
+
+    assert stored_keys(run(store, body)) == [("f1", S2, "firing", 1), ("f2", S1, "firing", 2)]
+
+
+def test_a_delivery_with_an_alert_that_is_not_json_stores_nothing(store, run):
+    async def body(store):
+        with pytest.raises(TypeError):
+            await store.receive_alerts([alert("f1"), alert("f2", bad={1})], "t1")
+        return await store.alerts()
+
+    assert run(store, body) == []
