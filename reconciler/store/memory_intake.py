@@ -36,7 +36,8 @@ class MemoryIntake:
         ]
 
     async def receive_alerts(self, alerts: list[dict[str, Any]], received_at: str) -> list[bool]:
-        copies = [_copy(alert) for alert in alerts]  # refused whole if one is not JSON
+        # Strict JSON, as SQLite's intake: a delivery with an alert that is not JSON is refused.
+        copies = [json.loads(json.dumps(alert)) for alert in alerts]
         repeats = []
         for alert in copies:  # no await: the whole delivery is one atomic step
             fingerprint = alert["fingerprint"]

@@ -226,6 +226,7 @@ class SqliteStore(SqliteExecutions, SqliteIntake):
         for kind, call, future in work:
             if kind == "save":
                 continue
+            # "commit" (the intake's deliveries) records the store's health itself.
             try:
                 value = call(connection)
             except Exception as exc:

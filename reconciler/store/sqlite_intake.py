@@ -17,13 +17,22 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.errors import StoreError
 from reconciler.store import firings
 from reconciler.store.base import Batch
+from reconciler.store.health import WriteHealth, passing
 
 _FINAL = "('succeeded', 'failed', 'cancelled')"
 
 
 class SqliteIntake:
+    path: str
+    health: WriteHealth
+    _pending: list[Any]
+
+    async def _submit(self, kind: str, payload: Any) -> Any:
+        raise NotImplementedError
+
     async def _read(self, call: Callable[[sqlite3.Connection], Any]) -> Any:
         raise NotImplementedError
 
@@ -81,7 +90,9 @@ class SqliteIntake:
         if self._deliveries.add((alerts, received_at, future)):
             # The first delivery waiting asks the writer for a commit; every delivery waiting
             # when the writer gets to it shares that commit.
-            self._deliveries.watch(asyncio.ensure_future(self._write(self._commit_deliveries)))
+            self._deliveries.watch(
+                asyncio.ensure_future(self._submit("commit", self._commit_deliveries))
+            )
         return await future
 
     def _commit_deliveries(self, connection: sqlite3.Connection) -> None:
@@ -95,6 +106,8 @@ class SqliteIntake:
                 try:
                     outcomes.append((future, _receive(connection, alerts, received_at), None))
                 except Exception as exc:  # this delivery alone (an alert that is not JSON)
+                    if not connection.in_transaction:
+                        raise  # SQLite rolled everything back itself (a full disk): all fail
                     connection.execute("ROLLBACK TO delivery")
                     outcomes.append((future, None, exc))
                 connection.execute("RELEASE delivery")
@@ -102,8 +115,14 @@ class SqliteIntake:
         except Exception as exc:  # the transaction failed (disk full, I/O): nothing is stored
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
-            self._resolve_all([(future, None, exc) for _, _, future in taken])
-            raise  # the writer records the store's health (readiness) from it
+            error: Exception = exc
+            if passing(exc):  # readiness hears of it before the webhook answers 503
+                self.health.failed(exc)
+                error = StoreError(f"the store {self.path} cannot write: {exc}")
+            self._resolve_all([(future, None, error) for _, _, future in taken])
+            return
+        if not self._pending:
+            self.health.succeeded()
         self._resolve_all(outcomes)
 
     async def firing_since(self, fingerprint: str) -> str | None:

@@ -190,6 +190,7 @@ async def run_test(
         else None
     )
     cluster = kube.at_url(sim.url, f"sim:{located.path}") if sim else None
+    engine: Engine | None = None
     try:
         view = SimulatedView(sim.cluster, GUARDED_COLLECTIONS) if sim else None
         hooks = TestHooks(test.spec.mocks, revision.rules, view)
@@ -227,6 +228,8 @@ async def run_test(
                 test.spec.expect.cluster, views.state(sim.cluster), START
             )
     finally:
+        if engine is not None:
+            await engine.close()
         if cluster is not None:
             cluster.close()
         if sim is not None:

@@ -187,8 +187,11 @@ def run_dry(name: str, params: dict[str, Any], sim: SimulatedCluster) -> Executi
         execution = await engine.start(
             revision="r1", workflow="one-call", params={}, mode="dry-run"
         )
-        await engine.run_until_idle()
-        return await engine.get(execution.id)
+        try:
+            await engine.run_until_idle()
+            return await engine.get(execution.id)
+        finally:
+            await engine.close()
 
     try:
         return asyncio.run(go())
