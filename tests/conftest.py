@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
+import pytest
+import structlog
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -15,3 +18,12 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=50, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(autouse=True)
+def logging_restored() -> Iterator[None]:
+    """A test that invokes the CLI in this process (typer's CliRunner) leaves structlog printing
+    to the runner's captured stderr, closed once the invocation ends: put logging back, or a
+    later test's log call (on a store's writer thread, say) writes to a closed stream."""
+    yield
+    structlog.reset_defaults()

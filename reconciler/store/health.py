@@ -9,10 +9,12 @@ backoff (0.1 s doubling to 5 s) until one write succeeds, which ends the streak 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sqlite3
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -61,31 +63,36 @@ class WriteHealth:
         self.failures += 1
         self._streak += 1
         now = self._clock()
-        if self.error is None:
+        first = self.error is None
+        if first:
             self._since, self._delay = now, self.first
-            log.error(
-                "the store cannot write; the writes wait and are retried until it can",
-                store=self.store,
-                error=str(exc),
-            )
         else:
             self._delay = min(self._delay * 2, self.maximum)
         self.error = str(exc)
         # Half to all of the delay: stores failing together do not retry in step.
         self._retry_at = now + self._delay * (0.5 + self._jitter() / 2)
+        if first:
+            _log(
+                "error",
+                "the store cannot write; the writes wait and are retried until it can",
+                store=self.store,
+                error=str(exc),
+            )
 
     def succeeded(self) -> None:
         """A write succeeded: the streak (if any) is over."""
         if self.error is None:
             return
-        log.warning(
-            "the store writes again",
-            store=self.store,
-            failed_attempts=self._streak,
-            after_seconds=round(self._clock() - self._since, 3),
-        )
+        streak, since = self._streak, self._since
         self.error = None
         self._streak = 0
+        _log(
+            "warning",
+            "the store writes again",
+            store=self.store,
+            failed_attempts=streak,
+            after_seconds=round(self._clock() - since, 3),
+        )
 
     def wait(self) -> float | None:
         """Seconds until the next try is due (None while writes work)."""
@@ -95,3 +102,10 @@ class WriteHealth:
 
     def due(self) -> bool:
         return self.error is not None and self._clock() >= self._retry_at
+
+
+def _log(level: str, event: str, **fields: Any) -> None:
+    """Log from the writer thread; a log that cannot be written (a closed stream) is dropped,
+    never raised into the write that was being recorded."""
+    with contextlib.suppress(Exception):
+        getattr(log, level)(event, **fields)

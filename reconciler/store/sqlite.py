@@ -19,6 +19,7 @@ A file database is held with an exclusive lock (:mod:`~reconciler.store.lock`) w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -26,6 +27,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+
+import structlog
 
 from reconciler.errors import StoreError
 from reconciler.store.base import Batch
@@ -36,6 +39,7 @@ from reconciler.store.rows import Rows
 from reconciler.store.sqlite_executions import SqliteExecutions
 from reconciler.store.sqlite_intake import SqliteIntake
 
+log = structlog.get_logger("reconciler.store")
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 _STOP = object()
 PROBE_BYTES = 16384  # the probe's write needs new pages, as real writes do on a full disk
@@ -168,12 +172,32 @@ class SqliteStore(SqliteExecutions, SqliteIntake):
                         self._queue.put(_STOP)
                         break
                     work.append(more)
-                self._process(connection, work)
+                try:
+                    self._process(connection, work)
+                except Exception as exc:  # a bug (or a failing log) must not stop the writer
+                    self._survive(connection, exc, [future for _, _, future in work])
+                    continue
             if self.health.due():  # the waiting writes are tried again, or a probe
-                if self._pending:
-                    self._commit_pending(connection)
-                else:
-                    self._probe(connection)
+                try:
+                    if self._pending:
+                        self._commit_pending(connection)
+                    else:
+                        self._probe(connection)
+                except Exception as exc:
+                    self._survive(connection, exc, [])
+
+    def _survive(
+        self, connection: sqlite3.Connection, exc: Exception, futures: list[asyncio.Future[Any]]
+    ) -> None:
+        """An unexpected error on the writer thread: what it was doing fails (its callers
+        hear of it) and the thread goes on; a dead writer would leave every save waiting."""
+        with contextlib.suppress(Exception):
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+        self._pending = [(rows, f) for rows, f in self._pending if f not in futures]
+        self._resolve_all([(future, None, exc) for future in futures])
+        with contextlib.suppress(Exception):  # logging itself may be what failed
+            log.error("the store's writer hit an unexpected error", error=repr(exc))
 
     def _refuse_waiting(self) -> None:
         """Work queued after ``close`` (or never written) is answered, not left hanging."""

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from reconciler.errors import StoreError
@@ -178,3 +179,25 @@ async def run(tmp_path, body):
         await body(store)
     finally:
         await store.close()
+
+
+def test_the_writer_outlives_a_log_call_that_raises(tmp_path):
+    """Logging to a closed stream (a CLI run in-process, a closed pipe) raises on the writer
+    thread; the thread must go on, or every later save waits forever."""
+    closed = (tmp_path / "log.txt").open("w")
+    closed.close()
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(closed))
+
+    async def body(store: SqliteStore) -> None:
+        await store.simulate_full_disk()  # the failure streak logs, and that log raises
+        saved = asyncio.ensure_future(store.save(Batch(executions=[header("e1", note=BIG)])))
+        await until(lambda: store.health.failures >= 2)
+        await store.simulate_full_disk(False)
+        await asyncio.wait_for(saved, timeout=30)
+        await asyncio.wait_for(store.save(Batch(executions=[header("e2")])), timeout=30)
+        assert await store.load("e2") is not None
+
+    try:
+        asyncio.run(run(tmp_path, body))
+    finally:
+        structlog.reset_defaults()
