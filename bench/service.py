@@ -26,7 +26,8 @@ the Git poll.
    passes that find the head unchanged (after one that applied it), 50 of them.
 
 Run: python bench/service.py [--runs N] [--seconds 60] [--rate 200] [--bulk-every 100]
-[--bulk-size 1000] [--profile FILE].
+[--bulk-size 1000] [--no-executions] [--profile FILE]. ``--no-executions``: the single alerts
+match no policy either, so only the webhook and the intake work (no execution competes).
 Each figure is the median (min-max) of N runs, each on a fresh repository and store.
 ``--profile FILE`` runs the server child under ``python -m cProfile -o FILE`` (one run) and
 prints its top functions; the profile covers the event loop's thread only, not SQLite's writer.
@@ -56,6 +57,8 @@ from pathlib import Path
 
 import aiohttp
 import structlog
+
+from reconciler.definitions.alert import fingerprint
 
 DEFINITIONS = """\
 apiVersion: reconciler.dev/v1alpha1
@@ -190,7 +193,8 @@ def payload(pods: list[str], alertname: str = "Bench") -> dict[str, object]:
             "startsAt": now,
             "endsAt": "0001-01-01T00:00:00Z",
             "generatorURL": "",
-            "fingerprint": "",
+            # Alertmanager sends each alert's fingerprint (amtool-style lists do not).
+            "fingerprint": fingerprint({"alertname": alertname, "pod": pod, "severity": "warning"}),
         }
         for pod in pods
     ]
@@ -222,10 +226,12 @@ async def wait_ready(client: aiohttp.ClientSession, child: subprocess.Popen[byte
     raise RuntimeError("the server was not ready within 60 s")
 
 
-async def send(client: aiohttp.ClientSession, pods: list[str], load: Load, *, bulk: bool) -> None:
+async def send(
+    client: aiohttp.ClientSession, pods: list[str], body: bytes, load: Load, *, bulk: bool
+) -> None:
     """One POST: a single matching alert, or a bulk payload of alerts no policy matches (stored
-    and evaluated, starting nothing)."""
-    body = json.dumps(payload(pods, "BenchBulk" if bulk else "Bench")).encode()
+    and evaluated, starting nothing). Bodies are built before the clock starts: encoding a
+    1,000-alert payload would stall this process's loop and inflate every other answer."""
     headers = {"content-type": "application/json"}
     if not bulk:
         load.sent[pods[0]] = time.time()
@@ -256,6 +262,7 @@ class Mix:
     rate: float
     bulk_every: int = 0
     bulk_size: int = 1000
+    single_alertname: str = "Bench"  # another name: single alerts start nothing either
 
 
 async def offer(port: int, child: subprocess.Popen[bytes], mix: Mix, timeout: float = 60) -> Load:
@@ -273,21 +280,25 @@ async def offer(port: int, child: subprocess.Popen[bytes], mix: Mix, timeout: fl
         await wait_ready(client, child)
         count = round(mix.seconds * mix.rate)
         tag = os.urandom(3).hex()
-        tasks = []
-        loop = asyncio.get_running_loop()
-        cpu = cpu_seconds(child.pid)
-        t0 = loop.time() + 0.05
+        posts = []
         for i in range(count):
-            delay = t0 + i / mix.rate - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
             bulk = mix.bulk_every > 0 and i % mix.bulk_every == mix.bulk_every - 1
             pods = (
                 [f"bulk-{tag}-{i:06d}-{j:04d}" for j in range(mix.bulk_size)]
                 if bulk
                 else [f"pod-{tag}-{i:06d}"]
             )
-            tasks.append(asyncio.create_task(send(client, pods, load, bulk=bulk)))
+            body = json.dumps(payload(pods, "BenchBulk" if bulk else mix.single_alertname)).encode()
+            posts.append((pods, body, bulk))
+        tasks = []
+        loop = asyncio.get_running_loop()
+        cpu = cpu_seconds(child.pid)
+        t0 = loop.time() + 0.05
+        for i, (pods, body, bulk) in enumerate(posts):
+            delay = t0 + i / mix.rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(send(client, pods, body, load, bulk=bulk)))
         load.elapsed = loop.time() - t0
         await asyncio.gather(*tasks)
         load.wall = loop.time() - t0
@@ -484,6 +495,11 @@ def main() -> None:
         "--bulk-every", type=int, default=100, help="every Nth POST is a bulk payload (0: none)"
     )
     parser.add_argument("--bulk-size", type=int, default=1000, help="alerts in a bulk payload")
+    parser.add_argument(
+        "--no-executions",
+        action="store_true",
+        help="single alerts match no policy either: the webhook and intake alone",
+    )
     parser.add_argument("--profile", type=Path, help="cProfile the server child into this file")
     parser.add_argument("--serve", nargs=2)  # internal: child mode (the server)
     args = parser.parse_args()
@@ -491,7 +507,13 @@ def main() -> None:
         serve(Path(args.serve[0]), int(args.serve[1]))
         return
     runs = 1 if args.profile else args.runs
-    mix = Mix(args.seconds, args.rate, args.bulk_every, args.bulk_size)
+    mix = Mix(
+        args.seconds,
+        args.rate,
+        args.bulk_every,
+        args.bulk_size,
+        "BenchNone" if args.no_executions else "Bench",
+    )
     bulk = f", 1 in {mix.bulk_every} with {mix.bulk_size} alerts" if mix.bulk_every else ""
     print(
         f"service in a child process (uvicorn, {_loop_name()}), load from this process "

@@ -57,8 +57,15 @@ class Matcher:
         ranked = self._always + self._by_alertname.get(alert.name, [])
         return [policy for _, policy in sorted(ranked, key=lambda item: item[0])]
 
+    def could_match(self, alertname: str) -> bool:
+        """Whether any policy could match an alert of this name (most alerts of a busy
+        Alertmanager have no remediation: they cost nothing more)."""
+        return bool(self._always) or alertname in self._by_alertname
+
     def match(self, alert: Alert, now: datetime | None = None) -> MatchResult:
         result = MatchResult(alert)
+        if not self.could_match(alert.name):
+            return result  # no policy to evaluate: no expression scope to build
         view = alert.as_cel()
         try:
             check_bounds(view, "alert")

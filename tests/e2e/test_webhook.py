@@ -17,8 +17,9 @@ import pytest
 from servicekit import Remote, Running, alert, fixture_files, payload, settings, wait_for
 
 from reconciler.app.auth import Tokens
-from reconciler.app.http import MAX_BODY, create_app
+from reconciler.app.http import create_app
 from reconciler.app.service import Service
+from reconciler.app.webhook import MAX_BODY
 
 BROKEN = """
 apiVersion: reconciler.dev/v1alpha1
