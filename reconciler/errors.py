@@ -22,7 +22,10 @@ logs, reports or pull requests go through :func:`sanitize` first.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+Redactor = Callable[[str], str]  # a text with secrets replaced by ***
 
 
 class ReconcilerError(Exception):
@@ -75,17 +78,28 @@ class ExpressionError(ReconcilerError):
     ``where`` names the expression's origin (``file:line:col: field``) when known.
     """
 
-    def __init__(self, message: str, *, source: str = "", where: str = "", read: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str = "",
+        where: str = "",
+        read: Callable[[Redactor], str] | None = None,
+    ) -> None:
         self.message = message
         self.source = source
         self.where = where
-        self.read = read  # what the expression read, when it failed at run time
+        # What the expression read, when it failed at run time: written only when asked, with
+        # the caller's redaction applied to every value before it is cut short.
+        self.read = read
         super().__init__(f"{where}: {message}" if where else message)
 
-    def explain(self) -> str:
-        """The message with the expression and what it read, for a step's error."""
+    def explain(self, redact: Redactor | None = None) -> str:
+        """The message with the expression and what it read, for a step's error; ``redact``
+        hides secrets in each value read (URL credentials and bearer tokens always go)."""
         text = f"`{self.source}`: {self.message}" if self.source else self.message
-        return f"{text} (it read {self.read})" if self.read else text
+        read = self.read(redact or sanitize_text) if self.read is not None else ""
+        return f"{text} (it read {read})" if read else text
 
 
 class ActionError(ReconcilerError):
@@ -132,6 +146,11 @@ class StoreError(ReconcilerError):
 
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@")
 _BEARER = re.compile(r"(?i)(authorization:\s*bearer\s+|bearer\s+|token[=:]\s*)[A-Za-z0-9._~+/=-]+")
+
+
+def sanitize_text(message: str) -> str:
+    """:func:`sanitize` without known secrets (URL credentials and bearer tokens only)."""
+    return sanitize(message)
 
 
 def sanitize(message: str, secrets: frozenset[str] | set[str] = frozenset()) -> str:

@@ -9,7 +9,7 @@ from it for each call (:func:`lease`). Sessions are aiohttp's (its C parser cost
 per request where httpx costs ~2.5 ms: docs/decisions/0005-http-client.md), one per setting
 that is fixed when a session is built -- TLS verification, and the trust store the environment
 names (``SSL_CERT_FILE``, ``SSL_CERT_DIR``; certifi's otherwise). Timeout, headers, body and the
-proxy (``HTTP_PROXY``..., read per request) go on the request.
+proxy (``HTTP_PROXY``..., read per request: :func:`proxy`) go on the request.
 
 A session is shared by every execution, so it keeps no cookies: a ``Set-Cookie`` from one call
 must never ride along on another execution's request.
@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,11 +44,24 @@ def tls(verify: bool) -> ssl.SSLContext:
 
 
 def build(*, verify: bool = True) -> aiohttp.ClientSession:
-    """A session as the actions use it: no cookies kept, proxies from the environment."""
+    """A session as the actions use it: no cookies kept, and ``trust_env`` off: with it aiohttp
+    would also add ``~/.netrc`` credentials to requests for any host the file names (a step's
+    URL must never borrow the service's credentials). Proxies come per request (:func:`proxy`).
+    """
     connector = aiohttp.TCPConnector(limit=0, ssl=tls(verify), keepalive_timeout=KEEPALIVE)
     return aiohttp.ClientSession(
-        connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=True
+        connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
     )
+
+
+def proxy(url: str) -> str | None:
+    """The proxy for a URL from the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``,
+    their lower-case forms), as curl and httpx read them; None for a direct connection."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname is None or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get(parts.scheme) or proxies.get("all")
 
 
 class HttpClients:

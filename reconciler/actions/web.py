@@ -247,6 +247,7 @@ async def _over(session: aiohttp.ClientSession, request: _Request) -> _Answer:
         headers=request.headers,
         data=request.data,
         allow_redirects=False,
+        proxy=http_clients.proxy(request.url),
         timeout=aiohttp.ClientTimeout(total=request.timeout.total_seconds()),
         # No Content-Type of aiohttp's own on a raw body (the caller's, or none).
         skip_auto_headers=("Content-Type",),

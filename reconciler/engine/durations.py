@@ -19,7 +19,7 @@ from reconciler.definitions.workflow import Retry
 from reconciler.durations import EXAMPLES, format_duration, parse_duration, parse_flexible
 from reconciler.engine.failures import StepFailure
 from reconciler.engine.state import Node
-from reconciler.errors import ExpressionError
+from reconciler.errors import ExpressionError, Redactor
 from reconciler.expressions import templates
 from reconciler.expressions.compiler import Activation
 from reconciler.validation.compiled import CompiledStep, CompiledWorkflow
@@ -30,6 +30,7 @@ def render(
     compiled: CompiledStep,
     node: Node,
     scope: Callable[[], Activation],
+    redact: Redactor,
 ) -> str | None:
     """Render the step's templated durations into the node; an error message if one fails.
 
@@ -44,7 +45,7 @@ def render(
         try:
             result = templates.render(node_template, activation)
         except ExpressionError as exc:
-            return f"{where}: {exc.explain()}"
+            return f"{where}: {exc.explain(redact)}"
         try:
             rendered[field] = format_duration(parse_flexible(result))
         except ValueError:

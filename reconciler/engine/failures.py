@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from reconciler.engine.state import Node
-    from reconciler.errors import ExpressionError
+    from reconciler.errors import ExpressionError, Redactor
     from reconciler.validation.compiled import CompiledWorkflow
 
 APPROVAL_WAITS = {"approval", "gate", "unknown_outcome"}
@@ -31,8 +31,8 @@ class NeedsApproval(Exception):
 
 
 def expression_failure(
-    workflow: CompiledWorkflow, node: Node, field: str, exc: ExpressionError
+    workflow: CompiledWorkflow, node: Node, field: str, exc: ExpressionError, redact: Redactor
 ) -> str:
     """A step's error for an expression that failed: where, the expression, the message and
-    what it read."""
-    return f"{workflow.where(node.step, field)}: {exc.explain()}"
+    what it read (each value redacted before it is cut short)."""
+    return f"{workflow.where(node.step, field)}: {exc.explain(redact)}"

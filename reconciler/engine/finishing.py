@@ -53,9 +53,13 @@ class Finishing(EngineParts):
         if execution.parent:
             await self._child_finished(execution)
         self._evict(execution.id)
+        self._release_slot()
+
+    def _release_slot(self) -> None:
+        """An execution ended: those waiting for a slot may be admitted now."""
         waiting, self._waiting_for_a_slot = self._waiting_for_a_slot, set()
         for execution_id in waiting:
-            self.kick(execution_id)  # a slot is free: they may be admitted now
+            self.kick(execution_id)
 
     def _outputs(self, execution: Execution, workflow: CompiledWorkflow) -> dict[str, Any]:
         """The workflow's outputs. One that fails to evaluate is null, noted in the timeline,
@@ -69,7 +73,7 @@ class Finishing(EngineParts):
             except ExpressionError as exc:
                 outputs[name] = None
                 where = workflow.located.where(("spec", "outputs", name))
-                error = self.secrets.redact(f"{where}: {exc.explain()}")
+                error = self.secrets.text(f"{where}: {exc.explain(self.secrets.text)}")
                 execution.note(self.clock.now(), "output_error", output=name, error=error)
                 if not execution.failing and not execution.cancel_requested:
                     execution.failing = True
@@ -108,6 +112,7 @@ class Finishing(EngineParts):
         except Exception:
             log.exception("recording the internal error failed", execution=execution.id)
         self._evict(execution.id)
+        self._release_slot()
         if execution.parent and execution.finished:
             with contextlib.suppress(Exception):
                 await self._child_finished(execution)

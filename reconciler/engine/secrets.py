@@ -42,13 +42,19 @@ class SecretProvider:
         return value
 
     def redact(self, value: Any) -> Any:
-        """A copy of ``value`` with every secret value seen so far replaced by ``***``."""
+        """A copy of ``value`` with every secret value seen so far replaced by ``***`` (and,
+        in text, URL credentials and bearer tokens, secrets or not)."""
+        if isinstance(value, str):
+            return self.text(value)
         if not self.seen:
             return value
-        if isinstance(value, str):
-            return sanitize(value, self.seen)
         if isinstance(value, dict):
             return {k: self.redact(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.redact(v) for v in value]
         return value
+
+    def text(self, message: str) -> str:
+        """A message as it may be recorded: secrets seen, URL credentials and bearer tokens
+        replaced by ``***``."""
+        return sanitize(message, self.seen)

@@ -40,7 +40,10 @@ class Starting(WaitingParts):
             check_bounds(items, "for_each items")
         except ExpressionError as exc:
             self._fail(
-                execution, node, expression_failure(workflow, node, "for_each", exc), "permanent"
+                execution,
+                node,
+                expression_failure(workflow, node, "for_each", exc, self.secrets.text),
+                "permanent",
             )
             return
         execution.transition(node, Phase.RUNNING, now, items=items)
@@ -85,7 +88,7 @@ class Starting(WaitingParts):
                     "decide_rule_error",
                     key=node.key,
                     rule=index,
-                    error=self.secrets.redact(exc.explain()),
+                    error=exc.explain(self.secrets.text),
                 )
                 continue
             if matched:
@@ -121,7 +124,10 @@ class Starting(WaitingParts):
                 )
         except ExpressionError as exc:
             self._fail(
-                execution, node, expression_failure(workflow, node, "with", exc), "permanent"
+                execution,
+                node,
+                expression_failure(workflow, node, "with", exc, self.secrets.text),
+                "permanent",
             )
             return
         except LookupError as exc:

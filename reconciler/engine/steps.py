@@ -10,6 +10,7 @@ starting" is saved before the action is called, its result before anything downs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import time
 from collections.abc import Awaitable, Callable
@@ -78,7 +79,10 @@ class StepRunner(Starting, Waiting):
                 allowed = compiled.if_.evaluate(self._activation(execution, workflow, node)) is True
             except ExpressionError as exc:
                 self._fail(
-                    execution, node, expression_failure(workflow, node, "if", exc), "permanent"
+                    execution,
+                    node,
+                    expression_failure(workflow, node, "if", exc, self.secrets.text),
+                    "permanent",
                 )
                 return False
             if not allowed:
@@ -94,7 +98,11 @@ class StepRunner(Starting, Waiting):
                 )
                 return False
         failed = durations.render(
-            workflow, compiled, node, lambda: self._activation(execution, workflow, node)
+            workflow,
+            compiled,
+            node,
+            lambda: self._activation(execution, workflow, node),
+            self.secrets.text,
         )
         if failed is not None:
             self._fail(execution, node, failed, "permanent")
@@ -212,7 +220,7 @@ class StepRunner(Starting, Waiting):
         try:
             gate = await self.hooks.before_action(execution, node, action.name, params, mutating)
         except Exception as exc:  # a guardrail that cannot answer denies (fail closed)
-            self.hooks.engine_error(execution, "guardrail", exc)
+            self._report(execution, node, "guardrail", exc)
             raise StepFailure(
                 f"denied: the guardrail check failed: {type(exc).__name__}: {exc}", "permanent"
             ) from exc
@@ -259,7 +267,8 @@ class StepRunner(Starting, Waiting):
             raise StepFailure(str(exc), "permanent") from exc
         except ActionError as exc:
             raise StepFailure(str(exc), "error") from exc
-        except Exception as exc:  # a bug in an action fails its step, never the engine
+        except Exception as exc:  # a bug in an action fails its attempt, never the engine
+            self._report(execution, node, "action", exc)
             raise StepFailure(f"{action.name} raised {type(exc).__name__}: {exc}", "error") from exc
         try:
             check_bounds(output, f"output of {action.name}")
@@ -331,18 +340,26 @@ class StepRunner(Starting, Waiting):
         """An unexpected exception in a step: it fails (logged, counted), and so does the
         execution, whatever ``continue_on_failure`` says (nothing can be trusted after a bug)."""
         message = f"internal error in {where}: {type(exc).__name__}: {exc}"
-        log.error(
-            "step failed on an internal error",
-            execution=execution.id,
-            step=node.key,
-            error=self.secrets.redact(message),
-            exc_info=exc,
-        )
-        self.hooks.engine_error(execution, where, exc)
+        self._report(execution, node, where, exc)
         execution.failing = True
         execution.error = execution.error or self.secrets.redact(message)
         if node.phase in (Phase.PENDING, Phase.RUNNING):
             self._fail(execution, node, message, "internal")
+
+    def _report(self, execution: Execution, node: Node, where: str, exc: BaseException) -> None:
+        """An unexpected exception: logged with its traceback and counted (a hook that raises
+        here too is ignored: reporting must not become the next failure)."""
+        with contextlib.suppress(Exception):
+            log.error(
+                "unexpected error",
+                where=where,
+                execution=execution.id,
+                step=node.key,
+                error=self.secrets.redact(f"{type(exc).__name__}: {exc}"),
+                exc_info=exc,
+            )
+        with contextlib.suppress(Exception):
+            self.hooks.engine_error(execution, where, exc)
 
     # -- helpers -------------------------------------------------------------------------------------
     def _activation(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> Any:
@@ -358,7 +375,9 @@ class StepRunner(Starting, Waiting):
                 rendered = templates.render(tree, self._activation(execution, workflow, node))
         except ExpressionError as exc:
             raise StepFailure(
-                expression_failure(workflow, node, field, exc), "permanent", rendering=True
+                expression_failure(workflow, node, field, exc, self.secrets.text),
+                "permanent",
+                rendering=True,
             ) from exc
         except LookupError as exc:
             raise StepFailure(str(exc), "permanent", rendering=True) from exc

@@ -111,7 +111,10 @@ class Waiting(WaitingParts):
             done = False  # a failed poll is retried at the next interval, until the timeout
         except ExpressionError as exc:  # a broken condition never turns true: say so now
             self._fail(
-                execution, node, expression_failure(workflow, node, "wait_until", exc), "permanent"
+                execution,
+                node,
+                expression_failure(workflow, node, "wait_until", exc, self.secrets.text),
+                "permanent",
             )
             return
         now = self.clock.now()
@@ -151,7 +154,10 @@ class Waiting(WaitingParts):
             ok = False  # the check did not pass (yet): checked again every interval
         except ExpressionError as exc:  # a broken check never passes: say so now
             self._fail(
-                execution, node, expression_failure(workflow, node, "verify", exc), "permanent"
+                execution,
+                node,
+                expression_failure(workflow, node, "verify", exc, self.secrets.text),
+                "permanent",
             )
             return False
         now = self.clock.now()

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from cel_expr_python import cel
@@ -176,7 +176,7 @@ class Expression:
             message,
             source=self.source,
             where=str(self.where),
-            read=reads.describe(self.source, activation.data),
+            read=partial(reads.describe, self.source, activation.data),
         )
 
     def with_origin(self, where: object) -> Expression:

@@ -49,8 +49,9 @@ class StoreLock:
         return self._fd is not None
 
     def acquire(self) -> None:
-        """Take the lock (a no-op if this object holds it), or raise :class:`StoreError`."""
-        if self._fd is not None:
+        """Take the lock (a no-op if this object holds it, or for an in-memory store, which
+        no other process can open), or raise :class:`StoreError`."""
+        if self._fd is not None or str(self.database) == ":memory:":
             return
         folder = self.database.parent
         if folder.exists() and not folder.is_dir():

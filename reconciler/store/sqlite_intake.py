@@ -11,6 +11,7 @@ per delivery.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import threading
@@ -113,8 +114,9 @@ class SqliteIntake:
                 connection.execute("RELEASE delivery")
             connection.execute("COMMIT")
         except Exception as exc:  # the transaction failed (disk full, I/O): nothing is stored
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
+            with contextlib.suppress(Exception):  # every delivery taken must hear back
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
             error: Exception = exc
             if passing(exc):  # readiness hears of it before the webhook answers 503
                 self.health.failed(exc)

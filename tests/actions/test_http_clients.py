@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,6 +95,51 @@ def test_a_cookie_set_on_one_call_is_not_sent_on_the_next(peer: Peer) -> None:
     first, second = peer.requests
     assert first.client == second.client  # the same session and connection...
     assert "cookie" not in second.headers  # ...and still no cookie carried over
+
+
+def test_the_services_netrc_credentials_never_ride_along_on_a_steps_request(
+    peer: Peer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ~/.netrc (Git credentials, say) names the host a step calls: nothing of it is sent."""
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login deploy password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(netrc))
+
+    async def body() -> None:
+        pool = HttpClients()
+        try:
+            await call(pool, {"url": peer.url})
+        finally:
+            await pool.aclose()
+
+    asyncio.run(body())
+
+    (request,) = peer.requests
+    assert "authorization" not in request.headers
+
+
+def test_a_proxy_from_the_environment_is_used_and_no_proxy_is_honoured(
+    peer: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The peer stands in for the proxy: a proxied request carries the absolute URL."""
+    monkeypatch.setenv("HTTP_PROXY", peer.url)
+
+    async def body() -> None:
+        pool = HttpClients()
+        try:
+            await call(pool, {"url": "http://upstream.invalid/path"})
+            monkeypatch.setenv("NO_PROXY", "upstream.invalid")
+            with pytest.raises(TemporaryError):  # direct, now: the name does not resolve
+                await call(pool, {"url": "http://upstream.invalid/direct"})
+        finally:
+            await pool.aclose()
+
+    asyncio.run(body())
+
+    (through_proxy,) = peer.requests
+    assert through_proxy.path == "http://upstream.invalid/path"
 
 
 def test_each_call_keeps_its_own_timeout_on_a_shared_session(peer: Peer) -> None:

@@ -206,8 +206,8 @@ def _ends_visibly(execution: Execution, stored: dict[str, Any], hooks: Any) -> N
     assert stored.get("reason") == execution.reason
     if execution.status is Status.FAILED:
         assert execution.error
-    if hooks.point == "none":  # expressions and actions failing are no bug of the engine's
-        assert hooks.errors == []
+    if hooks.point == "none":  # failing expressions are no bug: only the actions' are reported
+        assert all(error.startswith("action: ") for error in hooks.errors), hooks.errors
 
 
 def _prepare(workflow: dict[str, Any], point: str, sequential: bool) -> Harness:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from harness import Harness, Recorder
 
+from reconciler.engine.engine import Limits
 from reconciler.engine.hooks import Gate
 from reconciler.engine.state import Execution, Phase, Status
 
@@ -86,11 +87,14 @@ def test_an_output_that_errors_fails_an_execution_that_would_have_succeeded(
     assert "steps.only.output.restarted" in (execution.error or "")
 
 
-def test_an_action_that_raises_anything_fails_its_step(harness: Harness) -> None:
+def test_an_action_that_raises_anything_fails_its_step_and_is_reported(harness: Harness) -> None:
+    hooks = HostileHooks("nowhere")
+    harness.hooks = hooks
     execution = run(harness, "raises")
     boom = execution.nodes["boom"]
     assert boom.phase is Phase.FAILED
     assert "test.raise raised KeyError" in (boom.error or "")
+    assert hooks.errors == [("action", "KeyError")]  # counted as a bug (of the action)
     # continue_on_failure: the next step runs; the execution fails for that step only.
     assert execution.nodes["after"].phase is Phase.SUCCEEDED
 
@@ -162,3 +166,65 @@ def test_an_observer_hook_that_raises_fails_the_execution_visibly(
     assert first.action_done  # the call was made: the record says so
     assert ("hook", "ValueError") in hooks.errors
     assert harness.hooks.steps_called() == ["first"]  # nothing after the bug
+
+
+class FinishRaises(Recorder):
+    """The observer of finished executions has a bug."""
+
+    def execution_finished(self, execution: Any) -> None:
+        raise RuntimeError("observer broke")
+
+
+def test_an_execution_ended_by_an_internal_error_gives_back_its_slot(harness: Harness) -> None:
+    """With room for one running execution, the second waits as pending; the first ending on
+    a bug (its observer raised) must still let the second in."""
+    harness.hooks = FinishRaises()
+    harness.fixture("failures.yaml", sequential=False, limits=Limits(max_running_executions=1))
+    engine = harness.engine
+    assert engine is not None
+
+    async def go() -> list[str]:
+        first = await engine.start(revision="r1", workflow="template-fails", params={}, alert={})
+        second = await engine.start(revision="r1", workflow="if-fails", params={}, alert={})
+        for _ in range(1000):
+            stored = [await engine.store.load(e.id) for e in (first, second)]
+            statuses = [s.header["status"] for s in stored if s is not None]
+            if all(status in ("succeeded", "failed", "cancelled") for status in statuses):
+                break
+            await asyncio.sleep(0.01)
+        await engine.close()
+        return statuses
+
+    assert asyncio.run(go()) == ["failed", "failed"]
+
+
+REDACTED = """
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: reads-secrets}
+spec:
+  steps:
+    - {id: login, action: test.record, with: {password: "{{ secret('db', 'password') }}"}}
+    - {id: check, if: 'alert.annotations.missing == "x"', action: test.record, with: {}}
+"""
+PASSWORD = "hunter2-" + "s" * 40
+
+
+@pytest.mark.parametrize("offset", [150, 170, 185])
+def test_what_an_expression_read_is_redacted_before_it_is_cut_short(offset: int) -> None:
+    """A secret (or URL credentials) in a value the failing expression read never reaches the
+    record, even where the value is cut short in the middle of it."""
+    harness = Harness(secrets={"db": {"password": PASSWORD}})
+    harness.load(REDACTED)
+    alert = {
+        "labels": {"alertname": "X"},
+        "annotations": {
+            "a": "p" * offset + PASSWORD,  # straddles the cut at 200 characters
+            "b": "https://deploy:hunter3hunter3@ci.example/hook",
+        },
+    }
+    execution = harness.run("reads-secrets", alert=alert)
+    error = execution.nodes["check"].error or ""
+    assert "(it read alert.annotations = " in error
+    assert "hunter2" not in error and "hunter3" not in error
+    assert "https://***@ci.example" in error or "…" in error

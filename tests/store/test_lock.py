@@ -168,3 +168,11 @@ def test_the_longest_mount_point_decides_the_filesystem(tmp_path):
 def test_a_state_directory_on_a_local_filesystem_is_accepted(tmp_path):
     refuse_network_filesystem(tmp_path, mountinfo(("/", "ext4"), ("/tmp", "tmpfs")))
     refuse_network_filesystem(tmp_path)  # the machine's own mount table: tests run on a local disk
+
+
+def test_an_in_memory_store_takes_no_lock_and_leaves_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lock = StoreLock(":memory:")
+    lock.acquire()
+    lock.release()
+    assert list(tmp_path.iterdir()) == []
