@@ -282,6 +282,8 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 async def _http_request(params: HttpRequestParams, context: ActionContext) -> dict[str, Any]:
+    # The engine skips a write in dry-run mode before calling (it declares no server-side dry
+    # run); an action handed a dry-run context by any other caller still never writes.
     if context.dry_run and params.method not in SAFE_METHODS:
         return {"dry_run": True, "method": params.method, "url": sanitize(params.url)}
     return await _send(
@@ -361,7 +363,7 @@ ACTIONS: list[ActionSpec] = [
         dry_run=False,
         effect="write",
         run=_slack,
-        would=lambda params: "posted a message to Slack",  # its URL is a credential
+        would=lambda params: "posted a message to Slack",  # the webhook URL stays out of it
     ),
     ActionSpec(
         "prometheus.query",

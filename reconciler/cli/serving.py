@@ -64,6 +64,23 @@ def run(
     cluster: Annotated[
         str | None, _option("auto, kubeconfig, in-cluster, none or sim:PATH [auto]", "cluster")
     ] = None,
+    max_running_executions: Annotated[
+        int | None, _option("cap on running executions [1000]", "max_running_executions")
+    ] = None,
+    max_running_steps: Annotated[
+        int | None, _option("cap on running steps [256]", "max_running_steps")
+    ] = None,
+    max_queued_alerts: Annotated[
+        int | None, _option("alerts not yet evaluated before 503 [10000]", "max_queued_alerts")
+    ] = None,
+    max_deliveries_in_flight: Annotated[
+        int | None,
+        _option("webhook deliveries handled at once before 503 [128]", "max_deliveries_in_flight"),
+    ] = None,
+    max_bytes_in_flight: Annotated[
+        int | None,
+        _option("webhook body bytes in flight before 503 [33554432]", "max_bytes_in_flight"),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="settings file (YAML)", envvar="RECONCILER_CONFIG")
     ] = None,

@@ -109,9 +109,6 @@ class Store(Protocol):
         startsAt): it takes that record's ``starts_at`` and keeps its own as
         ``reported_starts_at``. The caller's dicts are not changed."""
 
-    async def firing_since(self, fingerprint: str) -> str | None:
-        """``starts_at`` of the newest firing record with this fingerprint, if any."""
-
     async def pending_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
         """Alerts received but not yet evaluated, oldest first, with their ``deliveries``."""
 

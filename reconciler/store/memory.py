@@ -1,7 +1,9 @@
 """An in-memory :class:`~reconciler.store.base.Store`: for tests and for ``reconciler test``.
 
 Records are copied through JSON on the way in and out, so what the engine keeps and what it
-stored can never alias, and anything not JSON-serialisable fails here as it would in SQLite.
+stored can never alias, through the same encoder as SQLite (``store/encoding.py``): a value of
+another type is written as CEL renders it, and what JSON cannot hold at all (a map with tuple
+keys) fails here as it would in SQLite.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class MemoryStore(MemoryIntake):
         return None
 
     async def save(self, batch: Batch) -> None:
-        # Copy everything first: a batch that cannot be serialised is refused whole.
+        # Copy everything first: a batch that cannot be encoded is refused whole.
         headers = [_copy(h) for h in batch.executions]
         nodes = [(execution, _copy(record)) for execution, record in batch.nodes]
         entries = [(execution, _copy(entry)) for execution, entry in batch.timeline]

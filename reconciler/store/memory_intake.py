@@ -74,14 +74,6 @@ class MemoryIntake:
         )
         return alert
 
-    async def firing_since(self, fingerprint: str) -> str | None:
-        found = [
-            starts_at
-            for (known, starts_at), row in self._alerts.items()
-            if known == fingerprint and row["record"]["status"] == "firing"
-        ]
-        return firings.newest(found)
-
     async def pending_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = sorted((r for r in self._alerts.values() if r["pending"]), key=lambda r: r["seq"])
         return [self._view(r) for r in rows[:limit]]

@@ -235,7 +235,7 @@ class SqliteStore(SqliteExecutions, SqliteIntake):
     ) -> None:
         saves = [w for w in work if w[0] == "save"]
         if saves:
-            # Encode first: a batch that cannot be serialised fails alone and only its caller
+            # Encode first: a batch that cannot be encoded fails alone and only its caller
             # hears of it. Then the whole group is one transaction (one fsync).
             refused: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
             for _, batch, future in saves:

@@ -127,17 +127,6 @@ class SqliteIntake:
             self.health.succeeded()
         self._resolve_all(outcomes)
 
-    async def firing_since(self, fingerprint: str) -> str | None:
-        def read(connection: sqlite3.Connection) -> str | None:
-            rows = connection.execute(
-                "SELECT starts_at FROM alerts WHERE fingerprint = ? AND status = 'firing'",
-                (fingerprint,),
-            )
-            return firings.newest(s for (s,) in rows)  # as times: precisions differ
-
-        since: str | None = await self._read(read)
-        return since
-
     async def pending_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
         def read(connection: sqlite3.Connection) -> list[dict[str, Any]]:
             rows = connection.execute(

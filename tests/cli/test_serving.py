@@ -77,3 +77,14 @@ def test_a_zero_interval_is_refused() -> None:
 def test_service_settings_take_durations_directly() -> None:
     assert ServiceSettings(interval="5m").interval == 300.0  # type: ignore[arg-type]
     assert ServiceSettings().interval == 30.0
+
+
+def test_the_intake_bounds_are_flags_and_variables_too() -> None:
+    code, output = run("--max-queued-alerts", "0", "--listen", "nowhere")
+    assert code == 2
+    assert "--max-queued-alerts: Input should be greater than or equal to 1" in output
+    code, output = run("--listen", "nowhere", env={"RECONCILER_MAX_BYTES_IN_FLIGHT": "10"})
+    assert code == 2
+    assert "RECONCILER_MAX_BYTES_IN_FLIGHT: Input should be greater than or equal to" in output
+    code, output = run("--max-deliveries-in-flight", "64", "--listen", "nowhere")
+    assert code == 2 and "--listen 'nowhere'" in output  # accepted; the address is not

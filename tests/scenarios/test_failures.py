@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from harness import Harness, Recorder
 
+from reconciler.engine.clock import SystemClock
 from reconciler.engine.engine import Limits
 from reconciler.engine.hooks import Gate
 from reconciler.engine.state import Execution, Phase, Status
@@ -228,3 +229,41 @@ def test_what_an_expression_read_is_redacted_before_it_is_cut_short(offset: int)
     assert "(it read alert.annotations = " in error
     assert "hunter2" not in error and "hunter3" not in error
     assert "https://***@ci.example" in error or "…" in error
+
+
+SLOW_CHECKS = """
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: slow-checks}
+spec:
+  steps:
+    - id: change
+      action: test.record
+      with: {}
+      timeout: 5s
+      verify: {action: test.slow, with: {seconds: 0.3}, within: 1s, interval: 100ms}
+    - id: ready
+      timeout: 5s
+      wait_until: {action: test.slow, with: {seconds: 0.3}, expr: "true", interval: 100ms, timeout: 1s}
+"""
+
+
+def test_verify_and_polled_actions_get_their_own_timeout_not_the_interval() -> None:
+    """A check slower than its interval (but within the step's timeout) is a slow answer, not
+    a failed check: with the interval as its timeout every call would time out."""
+    harness = Harness()
+    engine = harness.load(SLOW_CHECKS, sequential=False)
+    engine.clock = engine.steps.clock = SystemClock()
+
+    async def go() -> Execution:
+        execution = await engine.start(revision="r1", workflow="slow-checks", params={})
+        for _ in range(1000):
+            stored = await engine.store.load(execution.id)
+            if stored is not None and stored.header["status"] in ("succeeded", "failed"):
+                break
+            await asyncio.sleep(0.01)
+        await engine.close()
+        return await engine.get(execution.id)
+
+    execution = asyncio.run(go())
+    assert execution.status is Status.SUCCEEDED, {k: n.error for k, n in execution.nodes.items()}

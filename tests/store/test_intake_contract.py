@@ -139,17 +139,6 @@ def test_policy_history_holds_open_executions_and_recent_ones(store, run, record
     assert counts == {"succeeded": 1, "running": 2, "failed": 1}
 
 
-def test_firing_since_is_the_start_of_the_alert_firing_now(store, run):
-    async def body(store):
-        none = await store.firing_since("f1")
-        await store.receive_alerts([alert()], "t1")
-        firing = await store.firing_since("f1")
-        await store.receive_alerts([alert(status="resolved")], "t2")
-        return none, firing, await store.firing_since("f1")
-
-    assert run(store, body) == (None, "2026-01-01T00:00:00Z", None)
-
-
 def test_decisions_and_evaluated_alerts_commit_with_the_execution_they_start(store, run, records):
     from reconciler.store.base import Batch
 
