@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
+from reconciler.actions.kubeops import names
 from reconciler.actions.spec import ActionContext
 from reconciler.errors import PermanentError, TemporaryError
 
@@ -31,6 +32,7 @@ async def run_job(params: ShellParams, context: ActionContext) -> dict[str, Any]
     if cluster is None:
         raise PermanentError("no cluster configured: shell with image: runs as a Kubernetes Job")
     namespace = params.namespace or "default"
+    names.check_namespace(namespace)  # it goes into the URL path: no "..", no "/"
     batch = kubernetes.client.BatchV1Api(cluster.api)
     core = kubernetes.client.CoreV1Api(cluster.api)
     deadline = time.monotonic() + params.timeout.total_seconds()

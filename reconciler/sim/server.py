@@ -45,7 +45,10 @@ def load_manifests(path: Path) -> list[Any]:
 class SimulatedCluster:
     def __init__(self, cluster: Cluster, host: str = "127.0.0.1", port: int = 0) -> None:
         self.cluster = cluster
-        handler = type("Handler", (_Handler,), {"cluster": cluster})
+        # Every request line served ("PATCH /api/v1/..."), reads too: tests assert that a
+        # refused call never reached the cluster. The audit log keeps the writes' bodies.
+        self.requests: list[str] = []
+        handler = type("Handler", (_Handler,), {"cluster": cluster, "requests": self.requests})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -75,6 +78,7 @@ class SimulatedCluster:
 
 class _Handler(BaseHTTPRequestHandler):
     cluster: Cluster
+    requests: list[str]
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -97,6 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- dispatch ------------------------------------------------------------------------------
     def _handle(self, method: str) -> None:
+        self.requests.append(f"{method} {self.path}")
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         try:
@@ -271,6 +276,13 @@ def _route(path: str) -> tuple[Resource, str | None, str | None, str | None]:
 
 
 def _verb(method: str, name: str | None, sub: str | None) -> str:
+    """The API verb of a request; 405 for a method the path does not take (as the API server
+    answers: no PATCH or PUT of a collection, no POST to an object)."""
+    if (name is None and method in ("PUT", "PATCH", "DELETE")) or (
+        name is not None and sub is None and method == "POST"
+    ):
+        where = "a collection" if name is None else "an object"
+        raise ApiError(405, "MethodNotAllowed", f"the server does not allow {method} on {where}")
     if sub == "eviction":
         return "evict"
     if method == "GET":

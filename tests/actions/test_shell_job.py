@@ -55,3 +55,9 @@ def test_the_argv_runs_as_a_job_whose_log_is_the_output_and_which_is_cleaned_up(
 def test_without_a_cluster_it_says_so() -> None:
     with pytest.raises(PermanentError, match="no cluster configured"):
         run(None, command=["true"], image="busybox:1.36")
+
+
+def test_a_path_steering_namespace_is_refused_before_any_request(sim) -> None:
+    with pytest.raises(PermanentError, match=r"^namespace: '\.\./\.\.' is not a valid Namespace"):
+        run(sim, command=["true"], image="busybox:1.36", namespace="../..")
+    assert sim.requests == [] and sim.cluster.audit == []

@@ -3,6 +3,10 @@ controllers, dry runs, faults and the audit log."""
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
+
 import kubernetes
 import pytest
 from kubernetes.client import AppsV1Api, CoreV1Api, PolicyV1Api
@@ -222,3 +226,27 @@ def test_faults_are_served_once_and_logs_are_text(api, sim: SimulatedCluster) ->
     assert throttled.value.status == 429 and throttled.value.headers["Retry-After"] == "3"
     pod = ready_pods(core, "checkout-api")[0]
     assert "simulated log line" in core.read_namespaced_pod_log(pod, NS)
+
+
+def test_a_write_to_a_collection_or_a_create_on_an_object_answers_405(
+    sim: SimulatedCluster,
+) -> None:
+    for method, path in [
+        ("PATCH", f"/api/v1/namespaces/{NS}/pods"),
+        ("PUT", f"/api/v1/namespaces/{NS}/pods"),
+        ("DELETE", "/apis/apps/v1/deployments"),
+        ("POST", f"/apis/apps/v1/namespaces/{NS}/deployments/checkout-api"),
+    ]:
+        request = urllib.request.Request(
+            sim.url + path,
+            data=b'{"metadata": {"labels": {"x": "y"}}}',
+            method=method,
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        with refused.value as answer:
+            status = json.loads(answer.read())
+        assert answer.code == 405, (method, path, status)
+        assert status["reason"] == "MethodNotAllowed" and method in status["message"]
+    assert sim.cluster.audit == []  # nothing was written

@@ -3,7 +3,9 @@
 The actions name objects by :class:`Ref` (kind, namespace, name) and call :func:`read`,
 :func:`list_objects`, :func:`patch`, ... here; each goes through the official client's typed API
 (``CoreV1Api``, ``AppsV1Api``, ...) in a worker thread (``KubeCluster.run``), with a per-call
-timeout, and every failure is classified by :mod:`.errors`. Objects come back as the API
+timeout, and every failure is classified by :mod:`.errors`. Before any call, every kind, name,
+namespace and selector is checked by :mod:`.names` (a name such as ``..`` would otherwise steer
+the request to another object: the client puts names into the URL path as they are). Objects come back as the API
 server's JSON (the client's raw answer, not its models): nothing is lost in a round trip (a
 rollback writes a ReplicaSet's template back verbatim) and outputs are plain JSON.
 """
@@ -21,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from reconciler.actions import k8s_access
 from reconciler.actions.kube import KubeCluster
-from reconciler.actions.kubeops import errors
+from reconciler.actions.kubeops import errors, names
 from reconciler.errors import PermanentError
 
 Obj = dict[str, Any]
@@ -108,6 +110,8 @@ class Ref:
     @classmethod
     def of(cls, kind: str, namespace: str | None, name: str) -> Ref:
         """A reference checked against the kind's scope (a clear error instead of a 404)."""
+        names.check_kind(kind, KINDS.keys())
+        names.check_ref(kind, namespace or None, name)
         scoped = KINDS[kind].namespaced
         if scoped and not namespace:
             raise PermanentError(f"{kind} {name}: a {kind} is namespaced: set namespace")
@@ -125,7 +129,12 @@ class Ref:
         )
 
     def args(self) -> tuple[str, ...]:
-        """Positional arguments of the typed client's per-object methods: name[, namespace]."""
+        """Positional arguments of the typed client's per-object methods: name[, namespace].
+
+        Every per-object call takes its path from here, so the names are checked here, before
+        any request (:mod:`.names`)."""
+        names.check_kind(self.kind, KINDS.keys())
+        names.check_ref(self.kind, self.namespace, self.name)
         return (self.name, self.namespace) if self.namespace else (self.name,)
 
 
@@ -159,8 +168,9 @@ def _raw_json(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 async def read(cluster: KubeCluster, ref: Ref) -> Obj:
+    args = ref.args()
     fn = KINDS[ref.kind].method(cluster.api, "read")
-    obj = await call_json(cluster, fn, *ref.args(), verb="get", what=ref)
+    obj = await call_json(cluster, fn, *args, verb="get", what=ref)
     obj.setdefault("kind", ref.kind)  # lists drop their items' kind; single reads keep it
     return dict(obj)
 
@@ -175,6 +185,13 @@ async def list_objects(
     limit: int | None = None,
 ) -> tuple[list[Obj], str | None]:
     """Objects of a kind (in every namespace when ``namespace`` is None) and a continue token."""
+    names.check_kind(kind, KINDS.keys())
+    if namespace is not None:
+        names.check_namespace(namespace)
+    if label_selector is not None:
+        names.check_label_selector(label_selector)
+    if field_selector is not None:
+        names.check_field_selector(field_selector)
     table = KINDS[kind]
     fn = table.method(cluster.api, "list", everywhere=namespace is None)
     args = (namespace,) if table.namespaced and namespace is not None else ()
@@ -197,11 +214,12 @@ async def list_objects(
 async def patch(
     cluster: KubeCluster, ref: Ref, body: Any, patch_type: str, *, dry_run: bool
 ) -> Obj:
+    args = ref.args()
     fn = KINDS[ref.kind].method(cluster.api, "patch")
     answer = await call_json(
         cluster,
         fn,
-        *ref.args(),
+        *args,
         body,
         verb="patch",
         what=ref,
@@ -240,6 +258,8 @@ async def evict(cluster: KubeCluster, ref: Ref, *, grace: int | None, dry_run: b
 
 
 async def create_event(cluster: KubeCluster, namespace: str, event: Obj) -> Obj:
+    names.check_namespace(namespace)
+    names.check_name("Event", str(event["metadata"]["name"]))
     fn = kubernetes.client.CoreV1Api(cluster.api).create_namespaced_event
     what = f"Event {namespace}/{event['metadata']['name']}"
     return dict(await call_json(cluster, fn, namespace, event, verb="create", what=what))
