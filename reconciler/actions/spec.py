@@ -91,6 +91,9 @@ class ActionSpec:
     effect_when: Callable[[Mapping[str, Any]], Effect] | None = field(default=None, repr=False)
     # What a skipped call would have done, for people ("sent POST https://..."): dry-run records.
     would: Callable[[Mapping[str, Any]], str] | None = field(default=None, repr=False)
+    # Parameters that are URLs: values rendered into them are percent-encoded for where they
+    # land, and the URL keeps the scheme and host its template writes (expressions/urls.py).
+    url_params: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mutating and self.effect != "write":

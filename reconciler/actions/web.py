@@ -342,6 +342,7 @@ ACTIONS: list[ActionSpec] = [
         idempotent_when=_http_idempotent,
         effect_when=_http_effect,
         would=_sends("GET"),
+        url_params=("url",),
     ),
     ActionSpec(
         "notify.webhook",
@@ -353,6 +354,7 @@ ACTIONS: list[ActionSpec] = [
         effect="write",  # a notification leaves the process: dry-run never sends it
         run=_webhook,
         would=_sends("POST"),
+        url_params=("url",),
     ),
     ActionSpec(
         "notify.slack",
@@ -364,6 +366,7 @@ ACTIONS: list[ActionSpec] = [
         effect="write",
         run=_slack,
         would=lambda params: "posted a message to Slack",  # the webhook URL stays out of it
+        url_params=("url",),
     ),
     ActionSpec(
         "prometheus.query",
@@ -374,5 +377,6 @@ ACTIONS: list[ActionSpec] = [
         dry_run=True,
         effect="read",
         run=_prometheus,
+        url_params=("url",),
     ),
 ]

@@ -5,6 +5,12 @@ otherwise each interpolation is turned into text and spliced in. Nested maps and
 ``with:``) are compiled into a :class:`Template` tree once per revision and rendered many times.
 The text between ``{{`` and the first following ``}}`` is the expression, so a CEL string
 literal cannot itself contain ``}}``.
+
+A URL parameter (an action's ``url``, marked by :func:`url_template` when a workflow is
+validated) renders differently: each interpolated value is percent-encoded for the part of the
+URL it lands in (:mod:`.urls`), so a label such as ``../../admin?x=1`` stays one path segment or
+one query value, and the rendered URL must keep the scheme and host written in the template. A
+URL that is exactly one ``{{ expr }}`` is the author's whole URL and is left as it is.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import ExpressionError
+from reconciler.expressions import urls
 from reconciler.expressions.compiler import Activation, Expression, Scope, compile_expression
 from reconciler.expressions.values import to_text
 
@@ -25,6 +32,26 @@ class _Parts:
     """A string with interpolations: literal text and expressions, in order."""
 
     parts: tuple[str | Expression, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _UrlParts(_Parts):
+    """A URL parameter with interpolations: ``written`` is the scheme and host the template
+    spells out (empty where an interpolation stands in for them); ``param`` names it."""
+
+    written: urls.Written
+    param: str
+
+
+def url_template(node: Node, param: str = "url") -> Node:
+    """The compiled value of a URL parameter, rendered as a URL (see the module's docstring).
+
+    Anything but literal text mixed with interpolations is returned as it is: a literal URL has
+    nothing to encode, and a URL that is one ``{{ expr }}`` is the author's on purpose."""
+    if type(node) is not _Parts:
+        return node
+    head = node.parts[0] if isinstance(node.parts[0], str) else ""
+    return _UrlParts(node.parts, urls.written(head), param)
 
 
 class Failed:
@@ -140,6 +167,8 @@ def render(node: Node, activation: Activation) -> Any:
     """Evaluate a compiled template tree into plain values."""
     if isinstance(node, Expression):
         return node.evaluate(activation)
+    if isinstance(node, _UrlParts):
+        return _render_url(node, activation, lambda part: True)[0]
     if isinstance(node, _Parts):
         return "".join(
             part if isinstance(part, str) else to_text(part.evaluate(activation))
@@ -165,6 +194,8 @@ def render_known(
             if known(node)
             else ("{{ " + node.source + " }}", False)
         )
+    if isinstance(node, _UrlParts):
+        return _render_url(node, activation, known)
     if isinstance(node, _Parts):
         text, complete = "", True
         for part in node.parts:
@@ -185,6 +216,35 @@ def render_known(
         rendered = [render_known(item, activation, known) for item in node]
         return [value for value, _ in rendered], all(done for _, done in rendered)
     return node, True
+
+
+def _render_url(
+    node: _UrlParts, activation: Activation, known: Callable[[Expression], bool]
+) -> tuple[str, bool]:
+    """Splice each value in, encoded for where it lands; then hold the URL to what was written.
+
+    A failure is an :class:`ExpressionError` naming the parameter and the value (cut short), so
+    the step fails permanently before anything is sent."""
+    url = urls.Builder(node.param)
+    complete = True
+    for part in node.parts:
+        if isinstance(part, str):
+            url.literal(part)
+        elif known(part):
+            try:
+                url.value(to_text(part.evaluate(activation)), part.source)
+            except urls.Escaped as exc:
+                raise ExpressionError(str(exc)) from exc
+        else:
+            url.literal("{{ " + part.source + " }}")
+            complete = False
+    try:
+        text = url.finish()
+        if complete:
+            urls.check(node.param, text, node.written)
+    except urls.Escaped as exc:
+        raise ExpressionError(str(exc)) from exc
+    return text, complete
 
 
 def expressions_in(node: Node) -> list[Expression]:

@@ -209,7 +209,7 @@ class WorkflowChecker:
         if step.if_ is not None:
             compiled["if_"] = ctx.expression(step.if_, scope, (*path, "if"), returns=BOOL_TYPES)
         if step.with_ is not None:
-            compiled["with_"] = ctx.template(step.with_, scope, (*path, "with"))
+            compiled["with_"] = self._with(step.action, step.with_, scope, (*path, "with"))
         if step.for_each is not None:
             compiled["for_each"] = ctx.expression(
                 step.for_each, scope, (*path, "for_each"), returns=LIST_TYPES | {"list"}
@@ -220,8 +220,8 @@ class WorkflowChecker:
             compiled["wait_until"] = ctx.expression(
                 step.wait_until.expr, wu_scope, (*path, "wait_until", "expr"), returns=BOOL_TYPES
             )
-            compiled["wait_until_with"] = ctx.template(
-                step.wait_until.with_, scope, (*path, "wait_until", "with")
+            compiled["wait_until_with"] = self._with(
+                step.wait_until.action, step.wait_until.with_, scope, (*path, "wait_until", "with")
             )
             if step.wait_until.action:
                 self._check_action(
@@ -230,8 +230,8 @@ class WorkflowChecker:
         if step.verify is not None:
             self._check_verify(step, path, scope, compiled)
         if step.compensate is not None:
-            compiled["compensate_with"] = ctx.template(
-                step.compensate.with_, scope, (*path, "compensate", "with")
+            compiled["compensate_with"] = self._with(
+                step.compensate.action, step.compensate.with_, scope, (*path, "compensate", "with")
             )
             self._check_action(step.compensate.action, step.compensate.with_, (*path, "compensate"))
         if step.approval is not None:
@@ -244,6 +244,17 @@ class WorkflowChecker:
         if step.decide is not None:
             self._check_decide(step, path, scope, compiled)
         return compiled
+
+    def _with(self, action: str | None, raw: Any, scope: Scope, path: DocPath) -> Any:
+        """A ``with:`` compiled; the action's URL parameters as URL templates (a value is
+        encoded for the part of the URL it lands in: expressions/urls.py)."""
+        node = self.ctx.template(raw, scope, path)
+        spec = self.registry.get(action) if action else None
+        if spec is not None and isinstance(node, dict):
+            for param in spec.url_params:
+                if param in node:
+                    node[param] = templates.url_template(node[param], param)
+        return node
 
     def _check_kind(self, step: Step, path: DocPath) -> None:
         kinds = step.kinds
@@ -286,8 +297,8 @@ class WorkflowChecker:
                 verify.expr, scope, (*path, "verify", "expr"), returns=BOOL_TYPES
             )
         if verify.action is not None:
-            compiled["verify_with"] = self.ctx.template(
-                verify.with_, scope, (*path, "verify", "with")
+            compiled["verify_with"] = self._with(
+                verify.action, verify.with_, scope, (*path, "verify", "with")
             )
             self._check_action(verify.action, verify.with_, (*path, "verify"))
 
