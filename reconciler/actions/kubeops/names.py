@@ -18,6 +18,7 @@ apimachinery's ``labels.Parse``: ``key``, ``!key``, ``key=value`` (``==``, ``!=`
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Final
 
 from reconciler.errors import PermanentError
@@ -64,7 +65,7 @@ def shown(value: object) -> str:
     return text if len(text) <= SHOWN else f"{text[: SHOWN - 1]}…"
 
 
-def check_kind(kind: str, known: frozenset[str] | set[str]) -> None:
+def check_kind(kind: str, known: Collection[str]) -> None:
     if kind not in known:
         raise InvalidName(
             f"kind: {shown(kind)} is not a kind the Kubernetes actions know; "
@@ -122,17 +123,22 @@ def check_label_value(value: str, parameter: str) -> None:
         )
 
 
+# Matched against a requirement with its outer blanks stripped; each blank run belongs to one
+# place of the pattern only, so a long run of spaces cannot make the match backtrack for long.
 _REQUIREMENT: Final = re.compile(
-    r"""\s*(?:
-        !\s*(?P<absent>[^\s,!=<>()]+)
-      | (?P<key>[^\s,!=<>()]+)\s*
-        (?:
-            (?P<op>==|=|!=)\s*(?P<value>[^\s,!=<>()]*)
-          | (?P<cmp>[<>])\s*(?P<number>[^\s,!=<>()]+)
-          | (?P<set>in|notin)\s*\((?P<values>[^()]*)\)
-        )?
-    )\s*""",
+    r"""!\s*(?P<absent>[^\s,!=<>()]+)
+      | (?P<key>[^\s,!=<>()]+)
+        (?:\s*
+            (?:
+                (?P<op>==|=|!=)\s*(?P<value>[^\s,!=<>()]*)
+              | (?P<cmp>[<>])\s*(?P<number>[^\s,!=<>()]+)
+              | (?P<set>in|notin)\s*\((?P<values>[^()]*)\)
+            )
+        )?""",
     re.VERBOSE,
+)
+MAX_SELECTOR: Final = (
+    8192  # characters; a selector travels in the URL (servers cap them near 8 KiB)
 )
 
 
@@ -140,8 +146,9 @@ def check_label_selector(selector: str, parameter: str = "label_selector") -> No
     """A label selector in apimachinery's syntax (``labels.Parse``), every key and value valid."""
     if not selector.strip():
         return
+    _bounded(selector, parameter)
     for part in _split_requirements(selector, parameter):
-        match = _REQUIREMENT.fullmatch(part)
+        match = _REQUIREMENT.fullmatch(part.strip())
         if match is None:
             raise InvalidName(
                 f"{parameter}: {shown(selector)} is not a label selector: cannot read "
@@ -158,6 +165,14 @@ def check_label_selector(selector: str, parameter: str = "label_selector") -> No
         elif match["values"] is not None:
             for value in match["values"].split(","):
                 check_label_value(value.strip(), parameter)
+
+
+def _bounded(selector: str, parameter: str) -> None:
+    if len(selector) > MAX_SELECTOR:
+        raise InvalidName(
+            f"{parameter}: {shown(selector)} is {len(selector)} characters long; a selector "
+            f"has at most {MAX_SELECTOR}"
+        )
 
 
 def _split_requirements(selector: str, parameter: str) -> list[str]:
@@ -187,6 +202,7 @@ def check_field_selector(selector: str, parameter: str = "field_selector") -> No
     a value's own ``,``, ``=``, ``!`` or ``\\`` are written with a backslash before them."""
     if not selector.strip():
         return
+    _bounded(selector, parameter)
     for part in _split_escaped(selector):
         match = re.fullmatch(r"\s*(?P<key>[^=!\s]+)\s*(?:==|=|!=)(?P<value>.*)", part, re.DOTALL)
         if match is None or not _FIELD_KEY.fullmatch(match["key"]):

@@ -5,9 +5,10 @@ The actions name objects by :class:`Ref` (kind, namespace, name) and call :func:
 (``CoreV1Api``, ``AppsV1Api``, ...) in a worker thread (``KubeCluster.run``), with a per-call
 timeout, and every failure is classified by :mod:`.errors`. Before any call, every kind, name,
 namespace and selector is checked by :mod:`.names` (a name such as ``..`` would otherwise steer
-the request to another object: the client puts names into the URL path as they are). Objects come back as the API
-server's JSON (the client's raw answer, not its models): nothing is lost in a round trip (a
-rollback writes a ReplicaSet's template back verbatim) and outputs are plain JSON.
+the request to another object: the client puts names into the URL path as they are). Objects
+come back as the API server's JSON (the client's raw answer, not its models): nothing is lost
+in a round trip (a rollback writes a ReplicaSet's template back verbatim) and outputs are plain
+JSON.
 """
 
 from __future__ import annotations

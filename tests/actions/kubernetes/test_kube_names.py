@@ -240,3 +240,11 @@ def test_field_selectors_take_escaped_values_and_refuse_stray_operators() -> Non
     for bad in ("spec.nodeName", "spec.nodeName=a=b", "=x", "a!=b!", "a=\n"):
         with pytest.raises(names.InvalidName, match=r"^field_selector: "):
             names.check_field_selector(bad)
+
+
+def test_a_selector_longer_than_a_url_can_carry_is_refused_cut_short() -> None:
+    with pytest.raises(names.InvalidName) as refused:
+        names.check_label_selector("app=x," * 2000)
+    message = str(refused.value)
+    assert message.startswith("label_selector: 'app=x,app=x") and "at most 8192" in message
+    assert len(message) < 250
