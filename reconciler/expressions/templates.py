@@ -231,10 +231,7 @@ def _render_url(
         if isinstance(part, str):
             url.literal(part)
         elif known(part):
-            try:
-                url.value(to_text(part.evaluate(activation)), part.source)
-            except urls.Escaped as exc:
-                raise ExpressionError(str(exc)) from exc
+            url.value(to_text(part.evaluate(activation)), part.source)
         else:
             url.literal("{{ " + part.source + " }}")
             complete = False
