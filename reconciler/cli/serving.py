@@ -82,7 +82,8 @@ def run(
         _option("webhook body bytes in flight before 503 [33554432]", "max_bytes_in_flight"),
     ] = None,
     verify: Annotated[
-        str | None, _option("adopt only commits signed by a trusted key: ssh, gpg or none", "verify")
+        str | None,
+        _option("adopt only commits signed by a trusted key: ssh, gpg or none", "verify"),
     ] = None,
     trusted_keys: Annotated[
         str | None, _option("file or folder of public keys trusted to sign", "trusted_keys")

@@ -167,8 +167,7 @@ class Reconciler:
             self.status.errors = [str(p) for p in problems]
             return self._failed(
                 "ValidationFailed",
-                f"revision {_short(head)} is invalid ({len(problems)} problems); "
-                f"{self._keeping()}",
+                f"revision {_short(head)} is invalid ({len(problems)} problems); {self._keeping()}",
                 now,
                 keep_errors=True,
             )
@@ -191,7 +190,9 @@ class Reconciler:
         await asyncio.to_thread(source.fetch, head)
         verification = await asyncio.to_thread(source.verify, head)
         if verification is not None and not verification.trusted:
-            self.status.set("SourceVerified", "False", "VerificationFailed", verification.message, now)
+            self.status.set(
+                "SourceVerified", "False", "VerificationFailed", verification.message, now
+            )
             message = f"{verification.message}; {self._keeping()}"
             return self._failed("VerificationFailed", message, now)
         if verification is not None:
@@ -217,8 +218,10 @@ class Reconciler:
     async def _last_adopted(self, source: GitSource) -> str | None:
         if self._adopted is None:
             saved = await self.store.get_state(ADOPTED_KEY)
-            if isinstance(saved, dict) and saved.get("source") == source.describe() and (
-                saved.get("branch") == source.branch
+            if (
+                isinstance(saved, dict)
+                and saved.get("source") == source.describe()
+                and (saved.get("branch") == source.branch)
             ):
                 self._adopted = str(saved.get("commit") or "") or None
         return self._adopted

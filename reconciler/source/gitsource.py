@@ -112,7 +112,8 @@ class GitSource:
         except ValueError:  # urlsplit: an invalid IPv6 host, for one
             raise SourceError(f"--repo {sanitize(repo)!r} is not a valid URL") from None
         has_token = credentials is not None and credentials.token_file is not None
-        if url.startswith("http://") and (self._url_auth or has_token) and not allow_insecure_http:
+        plain = urllib.parse.urlsplit(url).scheme == "http"  # urlsplit lowers the scheme
+        if plain and (self._url_auth or has_token) and not allow_insecure_http:
             raise SourceError(
                 f"--repo {self._display}: refusing to send Git credentials over plain http://, "
                 "where anyone on the path can read them; use https://, or set "
@@ -171,7 +172,10 @@ class GitSource:
             try:
                 with self.verifier.session() as (config, environment):
                     status, output, errors = self._execute(
-                        mirror.git, [*config, "show", "-s", FORMAT, commit], environment, self.timeout
+                        mirror.git,
+                        [*config, "show", "-s", FORMAT, commit],
+                        environment,
+                        self.timeout,
                     )
             except (TrustError, OSError) as exc:
                 raise SourceError(str(exc)) from None

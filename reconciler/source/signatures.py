@@ -150,7 +150,9 @@ class Verifier:
                 check=False,
             )
             if done.returncode != 0:
-                said = printable(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "")
+                said = printable(
+                    done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+                )
                 raise TrustError(f"--trusted-keys {file}: not gpg public keys ({said})")
 
 

@@ -110,9 +110,7 @@ def test_snapshot_has_exactly_the_yaml_files_of_the_commit(remote: Remote, tmp_p
 
     assert whole.revision == sha
     assert whole.message == "Add the example repository"
-    assert whole.files == {
-        f"definitions/{k}": v for k, v in expected.items()
-    }
+    assert whole.files == {f"definitions/{k}": v for k, v in expected.items()}
     assert under.files == expected
 
 
@@ -399,7 +397,10 @@ def test_a_token_authenticates_over_https_and_is_read_on_use(
     token.write_text("t0ken-one\n")
     credentials = Credentials(token_file=token, username="x-access-token")
     source = GitSource(
-        f"{server.url}/remote.git", cache_dir=tmp_path / "cache", credentials=credentials
+        f"{server.url}/remote.git",
+        cache_dir=tmp_path / "cache",
+        credentials=credentials,
+        allow_insecure_http=True,  # the test server has no TLS
     )
 
     assert source.head() == sha
@@ -423,7 +424,7 @@ def test_a_password_in_the_url_is_sent_as_a_header(
     remote.push()
     server.authorization = basic("me", "p@ss word")
     url = server.url.replace("http://", "http://me:p%40ss%20word@") + "/remote.git"
-    source = GitSource(url, cache_dir=tmp_path / "cache")
+    source = GitSource(url, cache_dir=tmp_path / "cache", allow_insecure_http=True)
 
     assert source.head() == sha
     assert source.snapshot(sha).files == {"a.yaml": b"a: 1\n"}

@@ -57,7 +57,9 @@ def gpg_key(home: Path, email: str) -> Path:
     return public
 
 
-def signed_commit(remote: Remote, message: str, *config: str, env: dict[str, str] | None = None) -> str:
+def signed_commit(
+    remote: Remote, message: str, *config: str, env: dict[str, str] | None = None
+) -> str:
     """Commit (signed as ``config`` says) and push; the commit's sha."""
     (remote.work / f"{message}.yaml").write_text(f"m: {message}\n")
     run_git("add", "--all", cwd=remote.work)
@@ -135,9 +137,7 @@ def test_ssh_keys_may_be_a_mounted_secret_folder_or_allowed_signers(
     commit = ssh_signed(remote, "signed", key)
 
     for keys in (secret, allowed):
-        source = GitSource(
-            remote.url, cache_dir=tmp_path / "cache", verifier=Verifier("ssh", keys)
-        )
+        source = GitSource(remote.url, cache_dir=tmp_path / "cache", verifier=Verifier("ssh", keys))
         verdict = source.verify(commit)
         assert verdict is not None and verdict.trusted, keys
 
@@ -181,9 +181,7 @@ def test_gpg_verify_trusts_exactly_the_given_keys(remote: Remote, tmp_path: Path
         env={"GNUPGHOME": str(tmp_path / "stranger")},
     )
     ssh = ssh_signed(remote, "ssh", ssh_key(tmp_path / "keys", "signer"))
-    source = GitSource(
-        remote.url, cache_dir=tmp_path / "cache", verifier=Verifier("gpg", public)
-    )
+    source = GitSource(remote.url, cache_dir=tmp_path / "cache", verifier=Verifier("gpg", public))
 
     trusted = source.verify(good)
     assert trusted is not None and trusted.trusted and "signer@example.com" in trusted.message
@@ -195,7 +193,7 @@ def test_gpg_verify_trusts_exactly_the_given_keys(remote: Remote, tmp_path: Path
 
 def test_verify_needs_usable_keys_and_a_git_repository(tmp_path: Path) -> None:
     Remote(tmp_path / "origin")
-    with pytest.raises(SourceError, match="--trusted-keys .*missing: no such file"):
+    with pytest.raises(SourceError, match=r"--trusted-keys .*missing: no such file"):
         GitSource(
             (tmp_path / "origin" / "remote.git").as_uri(),
             cache_dir=tmp_path / "cache",
@@ -258,7 +256,7 @@ def test_credentials_are_refused_over_plain_http(tmp_path: Path) -> None:
     with_token = Credentials(token_file=token)
     cache = tmp_path / "cache"
 
-    with pytest.raises(SourceError, match="plain http://.*--allow-insecure-http") as refused:
+    with pytest.raises(SourceError, match=r"plain http://.*--allow-insecure-http") as refused:
         GitSource("http://git.example/r.git", cache_dir=cache, credentials=with_token)
     assert "s3cret" not in str(refused.value)
     with pytest.raises(SourceError, match="plain http://") as refused:
