@@ -83,6 +83,7 @@ class Reconciler:
         self._rejected: str | None = None  # the head that failed validation (not re-validated)
         self._adopted: str | None = None  # the last commit adopted from Git (None: not yet read)
         self._rewound = ""  # why the head being adopted is a rewind (--allow-rewind)
+        self._verified_head: str | None = None  # the last head whose signature was trusted
         self._wake = asyncio.Event()
         now = iso(self.clock.now())
         self.status.set("Ready", "Unknown", "Progressing", "no revision reconciled yet", now)
@@ -148,6 +149,14 @@ class Reconciler:
             head = snapshot.revision
         else:
             head = await asyncio.to_thread(self.source.head)
+        source = self.source
+        if isinstance(source, GitSource) and head == self.status.active_revision:
+            # Restored from the store, or active before --verify was set: checked all the same
+            # (it stays active, as the only revision there is, but status says it is not trusted).
+            refused = await self._verify(source, head, now)
+            if refused is not None:
+                self.status.last_attempted_revision = head
+                return refused
         if head in (self.status.active_revision, self._rejected):
             return self._unchanged(head, now)
         self.status.last_attempted_revision = head
@@ -174,9 +183,9 @@ class Reconciler:
         await self.engine.add_revision(head, outcome.revision, snapshot.files)
         await self.store.set_state(ACTIVE_KEY, head)
         self._rejected = None
-        self._activated(head, outcome.revision, snapshot.message)
-        if isinstance(self.source, GitSource):
+        if isinstance(self.source, GitSource):  # before it shows as active: status is whole
             await self._adopt(self.source, head, now)
+        self._activated(head, outcome.revision, snapshot.message)
         self.status.errors = []
         self.status.last_error = None
         self.status.last_sync = iso(self.clock.now())
@@ -187,16 +196,9 @@ class Reconciler:
         """Fetch ``head`` and check it may be adopted: signed by a trusted key (``--verify``),
         and a descendant of the last adopted commit (unless ``--allow-rewind``). A refusal is
         the failed pass; None lets the pass go on."""
-        await asyncio.to_thread(source.fetch, head)
-        verification = await asyncio.to_thread(source.verify, head)
-        if verification is not None and not verification.trusted:
-            self.status.set(
-                "SourceVerified", "False", "VerificationFailed", verification.message, now
-            )
-            message = f"{verification.message}; {self._keeping()}"
-            return self._failed("VerificationFailed", message, now)
-        if verification is not None:
-            self.status.set("SourceVerified", "True", "Succeeded", verification.message, now)
+        refused = await self._verify(source, head, now)
+        if refused is not None:
+            return refused
         self._rewound = ""
         adopted = await self._last_adopted(source)
         if adopted is None or await asyncio.to_thread(source.descends, adopted, head):
@@ -214,6 +216,24 @@ class Reconciler:
         message = f"{moved}; {self._keeping()}; set --allow-rewind to adopt such a move"
         self.status.set("Warning", "True", "RewindRefused", message, now)
         return self._failed("RewindRefused", message, now)
+
+    async def _verify(self, source: GitSource, head: str, now: str) -> Pass | None:
+        """Fetch ``head`` and, with ``--verify``, check its signature (``SourceVerified``)."""
+        if source.verifier is None or self._verified_head == head:
+            return None
+        await asyncio.to_thread(source.fetch, head)
+        verification = await asyncio.to_thread(source.verify, head)
+        if verification is None:
+            return None
+        if not verification.trusted:
+            self.status.set(
+                "SourceVerified", "False", "VerificationFailed", verification.message, now
+            )
+            message = f"{verification.message}; {self._keeping()}"
+            return self._failed("VerificationFailed", message, now)
+        self._verified_head = head
+        self.status.set("SourceVerified", "True", "Succeeded", verification.message, now)
+        return None
 
     async def _last_adopted(self, source: GitSource) -> str | None:
         if self._adopted is None:

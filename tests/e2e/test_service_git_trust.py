@@ -150,3 +150,20 @@ def test_a_yaml_file_over_the_limit_is_refused_unread(tmp_path: Path, remote: Re
         fixed = remote.commit({**fixture_files(), "big.yaml": None}, "smaller")
         wait_for(lambda: running.status()["active_revision"] == fixed)
     assert good != fixed
+
+
+def test_an_unsigned_revision_restored_under_verify_is_reported_untrusted(
+    tmp_path: Path, remote: Remote
+) -> None:
+    unsigned = git("rev-parse", "HEAD", cwd=remote.work)
+    with Running(settings(tmp_path, remote.url)) as running:
+        wait_for(lambda: running.status()["active_revision"] == unsigned)
+    trusted = ssh_key(tmp_path, "trusted")
+    options = {"verify": "ssh", "trusted_keys": str(trusted.with_suffix(".pub"))}
+    with Running(settings(tmp_path, remote.url, **options)) as running:
+        status = refused(running, unsigned, "VerificationFailed")
+        assert conditions(status)["SourceVerified"][:2] == ("False", "VerificationFailed")
+        assert status["active_revision"] == unsigned  # the only revision there is
+        good = signed(remote, {"note.yaml": "# signed\n"}, "signed", trusted)
+        status = wait_for(lambda: (s := running.status())["active_revision"] == good and s)
+        assert conditions(status)["Ready"][:2] == ("True", "Succeeded")
