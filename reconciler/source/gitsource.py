@@ -39,12 +39,18 @@ from reconciler.settings import DEFAULT
 from reconciler.source import credentials as credentials_
 from reconciler.source.credentials import Credentials
 from reconciler.source.signatures import FORMAT, TrustError, Verification, Verifier
+from reconciler.source.urls import (
+    display_url,
+    file_url,
+    is_url,
+    local_path,
+    passwords,
+    without_password,
+)
 
 _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 # What `git check-ref-format --branch` refuses, plus what would break a refspec (':', '*', '+').
 _BAD_BRANCH = re.compile(r"[\x00-\x20\x7f~^:?*+\[\\]|\.\.|@\{|//|^[-/.]|[/.]$|\.lock$|/\.")
-# scp-like syntax, as git reads it: a colon before any slash (`git@github.com:org/repo.git`).
-_SCP_LIKE = re.compile(r"^[^/:]+:")
 # Let the maintenance a fetch may start run inside it, not as a detached process that outlives it.
 _NO_DETACH = ("-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false")
 
@@ -65,11 +71,6 @@ class SourceError(ReconcilerError):
 
     The message names the repository without credentials and never contains a secret.
     """
-
-
-def is_url(repo: str) -> bool:
-    """Whether git reads ``repo`` as a URL (``scheme://...`` or scp-like) rather than a path."""
-    return "://" in repo or bool(_SCP_LIKE.match(repo))
 
 
 class GitSource:
@@ -104,11 +105,11 @@ class GitSource:
         self.timeout = timeout
         self.verifier = verifier
         self.max_file_bytes = max_file_bytes
-        url = repo if is_url(repo) else _file_url(repo)
+        url = repo if is_url(repo) else file_url(repo)
         try:
-            self._url, self._url_auth = _without_password(url)
-            self._display = _display(self._url)
-            self._secrets = frozenset(_passwords(url))
+            self._url, self._url_auth = without_password(url)
+            self._display = display_url(self._url)
+            self._secrets = frozenset(passwords(url))
         except ValueError:  # urlsplit: an invalid IPv6 host, for one
             raise SourceError(f"--repo {sanitize(repo)!r} is not a valid URL") from None
         has_token = credentials is not None and credentials.token_file is not None
@@ -137,7 +138,7 @@ class GitSource:
 
     def head(self) -> str:
         """The commit the branch is at on the remote, without fetching anything."""
-        local = _local_path(self._url)
+        local = local_path(self._url)
         if local is not None:
             return self._local_head(local)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -393,53 +394,3 @@ def _commit(mirror: git.Repo, sha: str) -> git.Commit | None:
 def _subject(commit: git.Commit) -> str:
     summary = commit.summary
     return summary if isinstance(summary, str) else summary.decode("utf-8", "replace")
-
-
-def _file_url(path: str) -> str:
-    return Path(path).expanduser().resolve().as_uri()
-
-
-def _local_path(url: str) -> Path | None:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "file" or parts.netloc not in {"", "localhost"}:
-        return None
-    return Path(urllib.request.url2pathname(parts.path))
-
-
-def _without_password(url: str) -> tuple[str, tuple[str, str] | None]:
-    """``url`` without its password, and the (user, password) http(s) can send as a header.
-
-    Other schemes cannot use a password in the URL (ssh asks its own way): it is dropped.
-    """
-    if "://" not in url:
-        return url, None
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url, None
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
-    if parts.scheme not in {"http", "https"}:
-        return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}@{host}")), None
-    auth = (urllib.parse.unquote(user), urllib.parse.unquote(parts.password))
-    return urllib.parse.urlunsplit(parts._replace(netloc=host)), auth
-
-
-def _passwords(url: str) -> set[str]:
-    """The password of a URL, as written and decoded, to redact from git's messages."""
-    if "://" not in url:
-        return set()
-    password = urllib.parse.urlsplit(url).password
-    return {password, urllib.parse.unquote(password)} - {""} if password else set()
-
-
-def _display(url: str) -> str:
-    """``url`` without credentials: no user info on http(s) (a user name may be a token)."""
-    if "://" not in url:
-        return url
-    parts = urllib.parse.urlsplit(url)
-    userinfo, at, host = parts.netloc.rpartition("@")
-    if not at:
-        return url
-    user = userinfo.partition(":")[0]
-    keep = "" if parts.scheme in {"http", "https"} or not user else f"{user}@"
-    return urllib.parse.urlunsplit(parts._replace(netloc=keep + host))

@@ -13,8 +13,9 @@ import git
 
 from reconciler.source.credentials import Credentials
 from reconciler.source.directory import DirectorySource
-from reconciler.source.gitsource import GitSource, SourceError, is_url
+from reconciler.source.gitsource import GitSource, SourceError
 from reconciler.source.signatures import Mode, Verifier
+from reconciler.source.urls import is_url
 
 
 def open_source(
