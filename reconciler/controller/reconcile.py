@@ -10,8 +10,9 @@ whole) → summarize (conditions, metrics, "finished in X, next in Y"). A revisi
 validate is never activated: the last good one stays, and ``Ready=False, ValidationFailed``
 carries its problems until a new commit fixes them; so does an unsigned or untrusted head
 (``VerificationFailed``, checked again every pass: the trusted keys may be rotated) and a rewind
-(``RewindRefused``, with a ``Warning`` condition, also set when ``--allow-rewind`` adopts one). Running executions finish on the revision
-they started on (the engine keeps every revision in use).
+(``RewindRefused``, with a ``Warning`` condition, also set when ``--allow-rewind`` adopts one).
+Running executions finish on the revision they started on (the engine keeps every revision in
+use).
 """
 
 from __future__ import annotations
@@ -277,6 +278,9 @@ class Reconciler:
             self.metrics.ready.set(1)
             self.status.set("Ready", "True", "Succeeded", f"applied revision {_short(head)}", now)
             self.status.set("Stalled", "False", "Succeeded", "", now)
+            warning = self.status.conditions.get("Warning")
+            if warning is not None and warning.reason == "RewindRefused":  # the branch is back
+                self.status.set("Warning", "False", "Succeeded", "", now)
         return Pass("unchanged", head, self._jittered(self.interval))
 
     def _failed(self, reason: str, message: str, now: str, *, keep_errors: bool = False) -> Pass:

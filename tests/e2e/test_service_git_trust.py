@@ -64,6 +64,10 @@ def test_a_rewind_is_refused_and_the_last_good_revision_kept(
         assert found["Warning"][:2] == ("True", "RewindRefused")
         assert "--allow-rewind" in found["Warning"][2] and older[:12] in found["Warning"][2]
         assert rewinds(running, "refused") == 1.0
+        # The branch put back where it was: ready again, the warning withdrawn.
+        git("push", "-q", "--force", "origin", f"{newer}:refs/heads/main", cwd=remote.work)
+        wait_for(lambda: conditions(running.status())["Ready"][0] == "True")
+        assert conditions(running.status())["Warning"][:2] == ("False", "Succeeded")
         # Moving forward from the adopted commit is adopted again.
         git("reset", "-q", "--hard", newer, cwd=remote.work)
         forward = remote.commit({"more.yaml": "# more\n"}, "forward")
