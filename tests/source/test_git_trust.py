@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,18 @@ from reconciler.source.signatures import Verifier
 @pytest.fixture
 def remote(tmp_path: Path) -> Remote:
     return Remote(tmp_path / "origin")
+
+
+@pytest.fixture(autouse=True)
+def no_agent_left(tmp_path: Path) -> Iterator[None]:
+    """Signing with a test's gpg key starts a gpg-agent for its GNUPGHOME: stop it after."""
+    yield
+    for home in tmp_path.rglob("pubring.kbx"):
+        subprocess.run(
+            ["gpgconf", "--homedir", str(home.parent), "--kill", "gpg-agent"],
+            capture_output=True,
+            check=False,
+        )
 
 
 def ssh_key(folder: Path, name: str) -> Path:
