@@ -15,10 +15,11 @@ RUN pip wheel --wheel-dir /wheels --constraint constraints.txt '.[ai]'
 FROM python:3.11-slim
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-# git for gitpython (the Git source), openssh-client for ssh:// and git@ repositories,
+# git for gitpython (the Git source), openssh-client for ssh:// and git@ repositories (and
+# ssh-keygen for --verify ssh), gnupg for --verify gpg,
 # ca-certificates for https.
 RUN apt-get update \
-    && apt-get install --yes --no-install-recommends git openssh-client ca-certificates \
+    && apt-get install --yes --no-install-recommends git openssh-client gnupg ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 # Offline install from the build stage's wheels only: what was pinned is what runs.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \

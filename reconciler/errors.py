@@ -47,7 +47,9 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}:{self.column}" if self.line else self.path
+        # The path is a file name from the repository: it may hold a newline or an escape code.
+        path = printable(self.path)
+        where = f"{path}:{self.line}:{self.column}" if self.line else path
         return (
             f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
         )
@@ -161,3 +163,21 @@ def sanitize(message: str, secrets: frozenset[str] | set[str] = frozenset()) -> 
         if value:
             text = text.replace(value, "***")
     return text
+
+
+# C0 and C1 controls, DEL, and the format characters that reorder or hide text (bidi overrides,
+# zero-width joiners): what would let a file name forge a line of output or a terminal escape.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def printable(name: str) -> str:
+    """``name`` (a file name, as found) with control characters escaped: ``\\n``, ``\\x1b``...
+
+    Every path printed to a terminal or a log goes through this; a backslash is left alone, so a
+    name without control characters prints unchanged.
+    """
+    return _UNPRINTABLE.sub(_escape, name)
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")

@@ -117,6 +117,13 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.source_rewinds = Counter(
+            "reconciler_source_rewinds",
+            "Heads of the Git branch that did not descend from the last adopted commit (a "
+            "force-push back or aside), by outcome: refused, or allowed (--allow-rewind).",
+            ["outcome"],
+            registry=r,
+        )
         self.revision_info = Gauge(
             "reconciler_revision_info",
             "The active revision (value 1, the revision as a label).",

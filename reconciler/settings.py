@@ -8,7 +8,7 @@ may read them; nothing here imports the rest of the package but :mod:`reconciler
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -100,6 +100,22 @@ class ServiceSettings(_Section):
         32 * 1024 * 1024,
         ge=1024 * 1024,  # at least one webhook body at its largest (1 MiB)
         description="most bytes of webhook bodies being read, parsed and stored at once (then 503)",
+    )
+
+    # Trust in the Git source (SPEC §4, §5): signed heads, no silent rewinds, no clear-text
+    # credentials.
+    verify: Literal["none", "ssh", "gpg"] = Field(
+        "none",
+        description="adopt only Git commits signed by a key in trusted_keys: ssh, gpg, or none",
+    )
+    trusted_keys: str = Field(
+        "", description="file or folder of public keys trusted to sign commits (with verify)"
+    )
+    allow_rewind: bool = Field(
+        False, description="adopt a move of the branch to a commit not descending from the last"
+    )
+    allow_insecure_http: bool = Field(
+        False, description="allow sending Git credentials over plain http://"
     )
 
 

@@ -155,6 +155,9 @@ class Service:
             path=settings.path,
             cache_dir=state / "git",
             credentials=Credentials.from_environment(environ or os.environ),
+            verify=settings.verify,
+            trusted_keys=settings.trusted_keys,
+            allow_insecure_http=settings.allow_insecure_http,
         )
         self.reconciler = Reconciler(
             self.source,
@@ -165,6 +168,7 @@ class Service:
             metrics=self.metrics,
             clock=self.clock,
             interval=settings.interval,
+            allow_rewind=settings.allow_rewind,
         )
         self.cluster, self.sim = _connect(settings.cluster)
         self.engine.steps.cluster = self.cluster

@@ -81,6 +81,19 @@ def run(
         int | None,
         _option("webhook body bytes in flight before 503 [33554432]", "max_bytes_in_flight"),
     ] = None,
+    verify: Annotated[
+        str | None,
+        _option("adopt only commits signed by a trusted key: ssh, gpg or none", "verify"),
+    ] = None,
+    trusted_keys: Annotated[
+        str | None, _option("file or folder of public keys trusted to sign", "trusted_keys")
+    ] = None,
+    allow_rewind: Annotated[
+        bool | None, _option("adopt a move of the branch to an older commit", "allow_rewind")
+    ] = None,
+    allow_insecure_http: Annotated[
+        bool | None, _option("allow Git credentials over plain http://", "allow_insecure_http")
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="settings file (YAML)", envvar="RECONCILER_CONFIG")
     ] = None,

@@ -11,14 +11,14 @@ import typer
 from rich.markup import escape
 
 from reconciler.cli.output import Format, OutputOption, console, fail, print_json
-from reconciler.definitions.loader import DirectoryTree
+from reconciler.source.directory import ContainedTree
 from reconciler.testing.runner import TestResult, run_test
 from reconciler.validation import revision
 
 
 def read_files(root: Path) -> dict[str, bytes]:
     """The YAML files of a repository, as stored with a revision (paths as the loader shows them)."""
-    return {source.path: source.read() for source in DirectoryTree(root).files()}
+    return {source.path: source.read() for source in ContainedTree(root).files()}
 
 
 def test(
@@ -32,7 +32,7 @@ def test(
     if not path.exists():
         raise fail(f"{path}: no such file or directory")
     files = read_files(path)
-    outcome = revision.build([DirectoryTree(path)])
+    outcome = revision.build([ContainedTree(path)])
     if outcome.revision is None:
         for problem in outcome.problems:
             console.print(escape(str(problem)), soft_wrap=True)

@@ -1,4 +1,9 @@
-"""``reconciler validate [PATH...]``: check repositories, folders or files; list every problem."""
+"""``reconciler validate [PATH...]``: check repositories, folders or files; list every problem.
+
+Folders are read as the loader reads them, except that a symlink pointing out of the folder is
+left out (and mentioned on stderr): validating a repository must not read ``/etc/shadow``
+through ``x.yaml -> /etc/shadow`` into a problem's message.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ import typer
 from rich.markup import escape
 
 from reconciler.cli.output import Format, OutputOption, console, fail, print_json
-from reconciler.definitions.loader import DirectoryTree
+from reconciler.errors import printable
+from reconciler.source.directory import ContainedTree
 from reconciler.validation import revision
 from reconciler.validation.revision import Outcome
 
@@ -18,8 +24,16 @@ def load_paths(paths: list[Path]) -> Outcome:
     """Validate the given paths as one repository (exits 2 if a path does not exist)."""
     for path in paths:
         if not path.exists():
-            raise fail(f"{path}: no such file or directory")
-    return revision.build([DirectoryTree(path) for path in paths])
+            raise fail(f"{printable(str(path))}: no such file or directory")
+    trees = [ContainedTree(path) for path in paths]
+    outcome = revision.build(trees)
+    for tree in trees:
+        for link in tree.left_out:
+            typer.echo(
+                f"note: left out {printable(link)}: a symlink pointing out of {printable(str(tree.root))}",
+                err=True,
+            )
+    return outcome
 
 
 def counts(outcome: Outcome) -> dict[str, int]:
@@ -55,7 +69,7 @@ def validate(
         for problem in outcome.problems:
             console.print(escape(str(problem)), soft_wrap=True)
         what = ", ".join(f"{n} {k}" for k, n in summary.items() if k != "files")
-        names = " ".join(str(p) for p in targets)
+        names = " ".join(printable(str(p)) for p in targets)
         if outcome.ok:
             console.print(
                 f"[green]valid[/green]: {escape(names)} ({summary['files']} files: {what})"

@@ -1,13 +1,18 @@
 """The reconcile loop: keep the active revision equal to the head of the Git branch.
 
 Run by the service. Each pass is an ordered list of small steps, as Flux's ``Reconcile()``:
-fetch (the branch's head: an ``ls-remote``, cheap when nothing changed) → load (the commit's
+fetch (the branch's head: an ``ls-remote``, cheap when nothing changed; then the commit) →
+verify (with ``--verify``, its signature: ``SourceVerified``; and that the branch moved forward
+from the last adopted commit, unless ``--allow-rewind``) → load (the commit's
 tree, read without a working copy) → validate (load, validate and compile every definition) →
 activate (store the files so recovery never needs Git, then switch the intake over, at once and
 whole) → summarize (conditions, metrics, "finished in X, next in Y"). A revision that does not
 validate is never activated: the last good one stays, and ``Ready=False, ValidationFailed``
-carries its problems until a new commit fixes them. Running executions finish on the revision
-they started on (the engine keeps every revision in use).
+carries its problems until a new commit fixes them; so does an unsigned or untrusted head
+(``VerificationFailed``, checked again every pass: the trusted keys may be rotated) and a rewind
+(``RewindRefused``, with a ``Warning`` condition, also set when ``--allow-rewind`` adopts one).
+Running executions finish on the revision they started on (the engine keeps every revision in
+use).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from reconciler.definitions.loader import MemoryTree
 from reconciler.engine.clock import Clock, SystemClock
 from reconciler.engine.engine import Engine
 from reconciler.engine.state import iso
-from reconciler.errors import ReconcilerError, sanitize
+from reconciler.errors import Problem, ReconcilerError, sanitize
 from reconciler.metrics import Metrics
 from reconciler.source.directory import DirectorySource
 from reconciler.source.gitsource import GitSource, Snapshot
@@ -36,6 +41,9 @@ from reconciler.validation.compiled import Revision
 
 log = structlog.get_logger("reconciler.controller")
 ACTIVE_KEY = "active_revision"  # service state: the revision to restore after a restart
+# The last commit adopted from Git, with the source it came from (a new --repo or --branch
+# starts afresh rather than being refused as a rewind): {"source", "branch", "commit"}.
+ADOPTED_KEY = "adopted_commit"
 
 OnActivate = Callable[[str, Revision], None]
 
@@ -60,6 +68,7 @@ class Reconciler:
         clock: Clock | None = None,
         interval: float = 30.0,
         retry_interval: float | None = None,
+        allow_rewind: bool = False,
     ) -> None:
         self.source = source
         self.engine = engine
@@ -71,7 +80,11 @@ class Reconciler:
         self.interval = interval
         self.retry_interval = retry_interval or interval  # after a failed fetch, as Flux
         self.status = SourceStatus(source=source.describe())
+        self.allow_rewind = allow_rewind
         self._rejected: str | None = None  # the head that failed validation (not re-validated)
+        self._adopted: str | None = None  # the last commit adopted from Git (None: not yet read)
+        self._rewound = ""  # why the head being adopted is a rewind (--allow-rewind)
+        self._verified_head: str | None = None  # the last head whose signature was trusted
         self._wake = asyncio.Event()
         now = iso(self.clock.now())
         self.status.set("Ready", "Unknown", "Progressing", "no revision reconciled yet", now)
@@ -137,34 +150,112 @@ class Reconciler:
             head = snapshot.revision
         else:
             head = await asyncio.to_thread(self.source.head)
+        source = self.source
+        if isinstance(source, GitSource) and head == self.status.active_revision:
+            # Restored from the store, or active before --verify was set: checked all the same
+            # (it stays active, as the only revision there is, but status says it is not trusted).
+            refused = await self._verify(source, head, now)
+            if refused is not None:
+                self.status.last_attempted_revision = head
+                return refused
         if head in (self.status.active_revision, self._rejected):
             return self._unchanged(head, now)
         self.status.last_attempted_revision = head
         if snapshot is None:
             assert isinstance(self.source, GitSource)
+            refused = await self._guard(self.source, head, now)
+            if refused is not None:
+                return refused
             snapshot = await asyncio.to_thread(self.source.snapshot, head)
+        problems = _too_large(snapshot, self.source)
         outcome = await asyncio.to_thread(
             revisions.build, [MemoryTree(snapshot.files)], self.registry
         )
-        if outcome.revision is None:
+        if outcome.revision is None or problems:
+            problems += outcome.problems
             self._rejected = head
-            self.status.errors = [str(p) for p in outcome.problems]
+            self.status.errors = [str(p) for p in problems]
             return self._failed(
                 "ValidationFailed",
-                f"revision {_short(head)} is invalid ({len(outcome.problems)} problems); "
-                f"{self._keeping()}",
+                f"revision {_short(head)} is invalid ({len(problems)} problems); {self._keeping()}",
                 now,
                 keep_errors=True,
             )
         await self.engine.add_revision(head, outcome.revision, snapshot.files)
         await self.store.set_state(ACTIVE_KEY, head)
         self._rejected = None
+        if isinstance(self.source, GitSource):  # before it shows as active: status is whole
+            await self._adopt(self.source, head, now)
         self._activated(head, outcome.revision, snapshot.message)
         self.status.errors = []
         self.status.last_error = None
         self.status.last_sync = iso(self.clock.now())
         self.metrics.last_sync.set(self.clock.now().timestamp())
         return Pass("applied", head, self._jittered(self.interval))
+
+    async def _guard(self, source: GitSource, head: str, now: str) -> Pass | None:
+        """Fetch ``head`` and check it may be adopted: signed by a trusted key (``--verify``),
+        and a descendant of the last adopted commit (unless ``--allow-rewind``). A refusal is
+        the failed pass; None lets the pass go on."""
+        refused = await self._verify(source, head, now)
+        if refused is not None:
+            return refused
+        self._rewound = ""
+        adopted = await self._last_adopted(source)
+        if adopted is None or await asyncio.to_thread(source.descends, adopted, head):
+            return None
+        moved = (
+            f"branch {source.branch} moved from {_short(adopted)} to {_short(head)}, which does "
+            "not descend from it (a force-push to an older or another commit)"
+        )
+        if self.allow_rewind:
+            self.metrics.source_rewinds.labels(outcome="allowed").inc()
+            self._rewound = f"{moved}; adopted because --allow-rewind is set"
+            return None
+        self.metrics.source_rewinds.labels(outcome="refused").inc()
+        self._rejected = head  # the same head stays a rewind: not fetched nor compared again
+        message = f"{moved}; {self._keeping()}; set --allow-rewind to adopt such a move"
+        self.status.set("Warning", "True", "RewindRefused", message, now)
+        return self._failed("RewindRefused", message, now)
+
+    async def _verify(self, source: GitSource, head: str, now: str) -> Pass | None:
+        """Fetch ``head`` and, with ``--verify``, check its signature (``SourceVerified``)."""
+        if source.verifier is None or self._verified_head == head:
+            return None
+        await asyncio.to_thread(source.fetch, head)
+        verification = await asyncio.to_thread(source.verify, head)
+        if verification is None:
+            return None
+        if not verification.trusted:
+            self.status.set(
+                "SourceVerified", "False", "VerificationFailed", verification.message, now
+            )
+            message = f"{verification.message}; {self._keeping()}"
+            return self._failed("VerificationFailed", message, now)
+        self._verified_head = head
+        self.status.set("SourceVerified", "True", "Succeeded", verification.message, now)
+        return None
+
+    async def _last_adopted(self, source: GitSource) -> str | None:
+        if self._adopted is None:
+            saved = await self.store.get_state(ADOPTED_KEY)
+            if (
+                isinstance(saved, dict)
+                and saved.get("source") == source.describe()
+                and (saved.get("branch") == source.branch)
+            ):
+                self._adopted = str(saved.get("commit") or "") or None
+        return self._adopted
+
+    async def _adopt(self, source: GitSource, head: str, now: str) -> None:
+        self._adopted = head
+        record = {"source": source.describe(), "branch": source.branch, "commit": head}
+        await self.store.set_state(ADOPTED_KEY, record)
+        if self._rewound:
+            self.status.set("Warning", "True", "RewindAllowed", self._rewound, now)
+            log.warning("rewind adopted", revision=head, reason=self._rewound)
+        elif "Warning" in self.status.conditions:
+            self.status.set("Warning", "False", "Succeeded", "", now)
 
     def _activated(self, name: str, compiled: Revision, message: str) -> None:
         self.on_activate(name, compiled)
@@ -187,6 +278,9 @@ class Reconciler:
             self.metrics.ready.set(1)
             self.status.set("Ready", "True", "Succeeded", f"applied revision {_short(head)}", now)
             self.status.set("Stalled", "False", "Succeeded", "", now)
+            warning = self.status.conditions.get("Warning")
+            if warning is not None and warning.reason == "RewindRefused":  # the branch is back
+                self.status.set("Warning", "False", "Succeeded", "", now)
         return Pass("unchanged", head, self._jittered(self.interval))
 
     def _failed(self, reason: str, message: str, now: str, *, keep_errors: bool = False) -> Pass:
@@ -197,7 +291,8 @@ class Reconciler:
         self.status.last_error = message
         self.metrics.ready.set(0)
         self.status.set("Ready", "False", reason, message, now)
-        stalled = reason == "ValidationFailed"
+        # Only a new commit (or new trusted keys, or --allow-rewind) can help these.
+        stalled = reason in ("ValidationFailed", "VerificationFailed", "RewindRefused")
         self.status.set("Stalled", "True" if stalled else "False", reason, message, now)
         log.warning("reconcile failed", reason=reason, error=message)
         # An invalid revision waits for the next commit: the next poll's head check is cheap.
@@ -212,6 +307,15 @@ class Reconciler:
     def _jittered(seconds: float) -> float:
         # Spread replicas' and restarts' polls: +-10%.
         return seconds * random.uniform(0.9, 1.1)  # noqa: S311 - not for security
+
+
+def _too_large(snapshot: Snapshot, source: GitSource | DirectorySource) -> list[Problem]:
+    """Files the source left unread for their size, as the loader words its own refusal."""
+    limit = getattr(source, "max_file_bytes", 0)
+    return [
+        Problem(path, 0, 0, "", f"file is {size} bytes; the limit is {limit}")
+        for path, size in sorted(snapshot.too_large.items())
+    ]
 
 
 def _short(revision: str | None) -> str:

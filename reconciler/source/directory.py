@@ -3,7 +3,10 @@
 The service's reconcile loop takes a :meth:`DirectorySource.snapshot` at start and after every
 batch of changes :meth:`DirectorySource.changes` reports. There are no commits, so a revision is
 named by a hash of the content: the same files give the same revision, and saving a file
-without changing it does not make a new one.
+without changing it does not make a new one. Only YAML files are read, as from Git.
+
+``reconciler validate`` reads its folders through :class:`ContainedTree`: the loader's tree,
+without the symlinks that point out of the folder.
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import watchfiles
 
+from reconciler.definitions.loader import DirectoryTree, SourceFile, is_yaml
+from reconciler.errors import printable
 from reconciler.source.gitsource import Snapshot, SourceError, folder
 
 # Editors save in bursts (temporary file, rename, chmod): group a burst into one change.
@@ -23,7 +29,7 @@ DEBOUNCE_MS = 300
 
 
 class DirectorySource:
-    """The files under ``root/path``; dot-files, dot-folders and symlinks are left out."""
+    """The YAML files under ``root/path``; dot-files, dot-folders and symlinks are left out."""
 
     def __init__(self, root: Path, *, path: str = "") -> None:
         self.root = root.expanduser().resolve()
@@ -44,12 +50,16 @@ class DirectorySource:
             folders[:] = sorted(name for name in folders if not name.startswith("."))
             for name in names:
                 file = Path(directory, name)
-                if name.startswith(".") or file.is_symlink() or not file.is_file():
+                if not is_yaml(name) or name.startswith(".") or file.is_symlink():
+                    continue  # another file is never read: it may be large, and is not needed
+                if not file.is_file():
                     continue
                 try:
                     files[file.relative_to(self.top).as_posix()] = file.read_bytes()
                 except OSError as exc:  # deleted or unreadable between listing and reading
-                    raise SourceError(f"cannot read {file}: {exc.strerror}") from None
+                    raise SourceError(
+                        f"cannot read {printable(str(file))}: {exc.strerror}"
+                    ) from None
         return Snapshot(revision=revision(files), files=files)
 
     async def changes(self, stop: asyncio.Event | None = None) -> AsyncIterator[None]:
@@ -70,6 +80,32 @@ class DirectorySource:
         except ValueError:
             return False
         return not any(part.startswith(".") for part in relative.parts)
+
+
+@dataclass
+class ContainedTree:
+    """The loader's :class:`DirectoryTree` of ``root``, less every symlink that resolves outside
+    ``root`` (``data.yaml -> /etc/...`` would show a secret in a problem's message). Links inside
+    are read as before. ``root`` itself may be a file, or a link the user named: it is read.
+    ``left_out`` lists the links skipped, for the caller to mention.
+    """
+
+    root: Path
+    left_out: list[str] = field(default_factory=list)
+
+    def files(self) -> Iterator[SourceFile]:
+        if not self.root.is_dir():
+            yield from DirectoryTree(self.root).files()
+            return
+        top = self.root.resolve()
+        for file in DirectoryTree(self.root).files():
+            # DirectoryTree never enters a folder link, so only the file itself can be a link.
+            target = Path(file.path).resolve()
+            if not target.is_relative_to(top):
+                self.left_out.append(file.path)
+                continue
+            # Read what was checked, not the link again (it may change in between).
+            yield SourceFile(file.path, target.read_bytes, file.size)
 
 
 def revision(files: dict[str, bytes]) -> str:

@@ -7,12 +7,18 @@ copy. Both block, so the loop calls them through ``asyncio.to_thread``, one call
 
 Secrets never reach a command line or a message: a password in an ``https://`` URL is moved into
 an HTTP header in the git process's environment (as a token file's is, see ``credentials.py``),
-and everything git says is sanitized before it becomes a :class:`SourceError`.
+and everything git says is sanitized before it becomes a :class:`SourceError`. Credentials are
+refused over plain ``http://`` unless ``allow_insecure_http``.
+
+Before loading a new commit the loop also asks :meth:`GitSource.verify` (its signature, with
+``--verify``) and :meth:`GitSource.descends` (whether the branch moved forward or was rewound).
+Only YAML blobs are read, and none larger than ``max_file_bytes`` (their size is in the tree).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -27,15 +33,24 @@ from pathlib import Path, PurePosixPath
 
 import git
 
-from reconciler.errors import ReconcilerError, sanitize
+from reconciler.definitions.loader import is_yaml
+from reconciler.errors import ReconcilerError, printable, sanitize
+from reconciler.settings import DEFAULT
 from reconciler.source import credentials as credentials_
 from reconciler.source.credentials import Credentials
+from reconciler.source.signatures import FORMAT, TrustError, Verification, Verifier
+from reconciler.source.urls import (
+    display_url,
+    file_url,
+    is_url,
+    local_path,
+    passwords,
+    without_password,
+)
 
 _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 # What `git check-ref-format --branch` refuses, plus what would break a refspec (':', '*', '+').
 _BAD_BRANCH = re.compile(r"[\x00-\x20\x7f~^:?*+\[\\]|\.\.|@\{|//|^[-/.]|[/.]$|\.lock$|/\.")
-# scp-like syntax, as git reads it: a colon before any slash (`git@github.com:org/repo.git`).
-_SCP_LIKE = re.compile(r"^[^/:]+:")
 # Let the maintenance a fetch may start run inside it, not as a detached process that outlives it.
 _NO_DETACH = ("-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false")
 
@@ -47,6 +62,8 @@ class Snapshot:
     revision: str
     files: dict[str, bytes]
     message: str = ""
+    # YAML files left unread because they are larger than the loader would read: path -> size.
+    too_large: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 class SourceError(ReconcilerError):
@@ -54,11 +71,6 @@ class SourceError(ReconcilerError):
 
     The message names the repository without credentials and never contains a secret.
     """
-
-
-def is_url(repo: str) -> bool:
-    """Whether git reads ``repo`` as a URL (``scheme://...`` or scp-like) rather than a path."""
-    return "://" in repo or bool(_SCP_LIKE.match(repo))
 
 
 class GitSource:
@@ -78,6 +90,9 @@ class GitSource:
         cache_dir: Path,
         credentials: Credentials | None = None,
         timeout: float = 120.0,
+        verifier: Verifier | None = None,
+        allow_insecure_http: bool = False,
+        max_file_bytes: int = DEFAULT.loader.max_file_bytes,
     ) -> None:
         if not branch or _BAD_BRANCH.search(branch):
             raise SourceError(f"--branch {branch!r} is not a valid branch name")
@@ -88,13 +103,28 @@ class GitSource:
         self.cache_dir = cache_dir
         self.credentials = credentials
         self.timeout = timeout
-        url = repo if is_url(repo) else _file_url(repo)
+        self.verifier = verifier
+        self.max_file_bytes = max_file_bytes
+        url = repo if is_url(repo) else file_url(repo)
         try:
-            self._url, self._url_auth = _without_password(url)
-            self._display = _display(self._url)
-            self._secrets = frozenset(_passwords(url))
+            self._url, self._url_auth = without_password(url)
+            self._display = display_url(self._url)
+            self._secrets = frozenset(passwords(url))
         except ValueError:  # urlsplit: an invalid IPv6 host, for one
             raise SourceError(f"--repo {sanitize(repo)!r} is not a valid URL") from None
+        has_token = credentials is not None and credentials.token_file is not None
+        plain = urllib.parse.urlsplit(url).scheme == "http"  # urlsplit lowers the scheme
+        if plain and (self._url_auth or has_token) and not allow_insecure_http:
+            raise SourceError(
+                f"--repo {self._display}: refusing to send Git credentials over plain http://, "
+                "where anyone on the path can read them; use https://, or set "
+                "--allow-insecure-http if this network is trusted"
+            )
+        if verifier is not None:
+            try:
+                verifier.check()
+            except TrustError as exc:
+                raise SourceError(str(exc)) from None
         self._ref = f"refs/heads/{branch}"
         key = f"{self._display}\n{branch}".encode()
         digest = hashlib.blake2b(key, digest_size=6).hexdigest()
@@ -108,7 +138,7 @@ class GitSource:
 
     def head(self) -> str:
         """The commit the branch is at on the remote, without fetching anything."""
-        local = _local_path(self._url)
+        local = local_path(self._url)
         if local is not None:
             return self._local_head(local)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -124,25 +154,89 @@ class GitSource:
 
     def snapshot(self, commit: str) -> Snapshot:
         """The files under ``path`` at ``commit`` (a full sha, as :meth:`head` returns)."""
+        with self._lock, self._open_mirror() as mirror:
+            found = self._fetched(mirror, commit)
+            files, too_large = self._files(found)
+            return Snapshot(commit, files, _subject(found), too_large)
+
+    def fetch(self, commit: str) -> None:
+        """Bring ``commit`` into the mirror (a no-op when it is there)."""
+        with self._lock, self._open_mirror() as mirror:
+            self._fetched(mirror, commit)
+
+    def verify(self, commit: str) -> Verification | None:
+        """Whether ``commit`` (fetched) is signed by a trusted key; None without ``--verify``."""
+        if self.verifier is None:
+            return None
+        with self._lock, self._open_mirror() as mirror:
+            self._fetched(mirror, commit)
+            try:
+                with self.verifier.session() as (config, environment):
+                    status, output, errors = self._execute(
+                        mirror.git,
+                        [*config, "show", "-s", FORMAT, commit],
+                        environment,
+                        self.timeout,
+                    )
+            except (TrustError, OSError) as exc:
+                raise SourceError(str(exc)) from None
+        if status != 0:
+            raise self._error("verify a commit of", errors, {})
+        return self.verifier.judge(commit, output)
+
+    def descends(self, old: str, new: str) -> bool:
+        """Whether ``new`` is ``old`` or a descendant of it: the branch moved forward.
+
+        The mirror is shallow: history is fetched back to ``old``'s date (and a day, for clock
+        skew) and, if that does not join them, all of it, before answering no.
+        """
+        if old == new:
+            return True
+        with self._lock, self._open_mirror() as mirror:
+            self._fetched(mirror, new)
+            if self._is_ancestor(mirror, old, new):
+                return True
+            old_commit = _commit(mirror, old) if _SHA.match(old) else None
+            if old_commit is not None and (self._mirror / "shallow").is_file():
+                since = int(old_commit.committed_date) - 86_400
+                self._fetch(mirror, self._branch_refspec(), f"--shallow-since=@{since}")
+                if self._is_ancestor(mirror, old, new):
+                    return True
+            if (self._mirror / "shallow").is_file():
+                self._fetch(mirror, self._branch_refspec(), "--unshallow")
+            return self._is_ancestor(mirror, old, new)
+
+    def _is_ancestor(self, mirror: git.Repo, old: str, new: str) -> bool:
+        status, _, errors = self._execute(
+            mirror.git, ["merge-base", "--is-ancestor", old, new], timeout=self.timeout
+        )
+        # 1: not an ancestor; 128: old is not in the mirror (gone from the branch's history).
+        if status in (0, 1) or "Not a valid" in errors or "not a valid" in errors:
+            return status == 0
+        raise self._error("compare commits of", errors, {})
+
+    def _branch_refspec(self) -> str:
+        # --force and '+': a force-pushed branch replaces the mirror's copy of it.
+        return f"+{self._ref}:refs/remotes/origin/{self.branch}"
+
+    def _fetched(self, mirror: git.Repo, commit: str) -> git.Commit:
         if not _SHA.match(commit):
             raise SourceError(f"{commit!r} is not a full commit sha")
-        with self._lock, self._open_mirror() as mirror:
+        found = _commit(mirror, commit)
+        if found is None:
+            self._fetch(mirror, self._branch_refspec())
             found = _commit(mirror, commit)
-            if found is None:
-                # --force and '+': a force-pushed branch replaces the mirror's copy of it.
-                self._fetch(mirror, f"+{self._ref}:refs/remotes/origin/{self.branch}")
-                found = _commit(mirror, commit)
-            if found is None:
-                # The branch moved on since head(): ask for the commit itself, which servers
-                # grant for commits still reachable from a branch (protocol v2).
-                with contextlib.suppress(SourceError):
-                    self._fetch(mirror, commit)
-                found = _commit(mirror, commit)
-            if found is None:
-                raise SourceError(
-                    f"commit {commit[:12]} is not on branch {self.branch} of {self._display}"
-                )
-            return Snapshot(commit, self._files(found), _subject(found))
+        if found is None:
+            # The branch moved on since head(): ask for the commit itself, which servers
+            # grant for commits still reachable from a branch (protocol v2).
+            with contextlib.suppress(SourceError):
+                self._fetch(mirror, commit)
+            found = _commit(mirror, commit)
+        if found is None:
+            raise SourceError(
+                f"commit {commit[:12]} is not on branch {self.branch} of {self._display}"
+            )
+        return found
 
     def _local_head(self, path: Path) -> str:
         # A local repository is read in place: one process instead of ls-remote's three
@@ -176,7 +270,7 @@ class GitSource:
                 f"the Git cache {self._mirror} of {self._display} is unusable ({type(exc).__name__}); delete it to start over"
             ) from None
 
-    def _fetch(self, mirror: git.Repo, refspec: str) -> None:
+    def _fetch(self, mirror: git.Repo, refspec: str, depth: str = "--depth=1") -> None:
         self._git(
             mirror.git,
             "fetch from",
@@ -185,35 +279,43 @@ class GitSource:
             "--quiet",
             "--no-tags",
             "--force",
-            "--depth=1",
+            depth,
             "--",
             self._url,
             refspec,
         )
 
-    def _files(self, commit: git.Commit) -> dict[str, bytes]:
+    def _files(self, commit: git.Commit) -> tuple[dict[str, bytes], dict[str, int]]:
         tree = commit.tree
         where = f"commit {commit.hexsha[:12]} of branch {self.branch}"
         if self.path:
             try:
                 found = tree / self.path
             except KeyError:
-                raise SourceError(f"path {self.path!r} not found in {where}") from None
+                raise SourceError(f"path {printable(self.path)!r} not found in {where}") from None
             if not isinstance(found, git.Tree):
-                raise SourceError(f"path {self.path!r} is not a folder in {where}")
+                raise SourceError(f"path {printable(self.path)!r} is not a folder in {where}")
             tree = found
         cut = len(self.path) + 1 if self.path else 0
         files: dict[str, bytes] = {}
+        too_large: dict[str, int] = {}
         trees = [tree]
         while trees:
             current = trees.pop()
             for blob in current.blobs:
                 # A symlink's blob is its target's name, which may point outside the repository.
-                if not stat.S_ISLNK(blob.mode):
-                    files[os.fspath(blob.path)[cut:]] = blob.data_stream.read()
+                # Other files are never read: the loader reads YAML only, and a commit may carry
+                # a 250 MB archive (its size is known from the object's header, unread).
+                if stat.S_ISLNK(blob.mode) or not is_yaml(blob.name):
+                    continue
+                name = os.fspath(blob.path)[cut:]
+                if blob.size > self.max_file_bytes:
+                    too_large[name] = blob.size
+                else:
+                    files[name] = blob.data_stream.read()
             # Submodules are neither blobs nor trees: they are left out.
             trees.extend(current.trees)
-        return files
+        return files, too_large
 
     def _git(self, runner: git.Git, doing: str, *args: str) -> str:
         environment = self._environment()
@@ -292,53 +394,3 @@ def _commit(mirror: git.Repo, sha: str) -> git.Commit | None:
 def _subject(commit: git.Commit) -> str:
     summary = commit.summary
     return summary if isinstance(summary, str) else summary.decode("utf-8", "replace")
-
-
-def _file_url(path: str) -> str:
-    return Path(path).expanduser().resolve().as_uri()
-
-
-def _local_path(url: str) -> Path | None:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "file" or parts.netloc not in {"", "localhost"}:
-        return None
-    return Path(urllib.request.url2pathname(parts.path))
-
-
-def _without_password(url: str) -> tuple[str, tuple[str, str] | None]:
-    """``url`` without its password, and the (user, password) http(s) can send as a header.
-
-    Other schemes cannot use a password in the URL (ssh asks its own way): it is dropped.
-    """
-    if "://" not in url:
-        return url, None
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url, None
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
-    if parts.scheme not in {"http", "https"}:
-        return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}@{host}")), None
-    auth = (urllib.parse.unquote(user), urllib.parse.unquote(parts.password))
-    return urllib.parse.urlunsplit(parts._replace(netloc=host)), auth
-
-
-def _passwords(url: str) -> set[str]:
-    """The password of a URL, as written and decoded, to redact from git's messages."""
-    if "://" not in url:
-        return set()
-    password = urllib.parse.urlsplit(url).password
-    return {password, urllib.parse.unquote(password)} - {""} if password else set()
-
-
-def _display(url: str) -> str:
-    """``url`` without credentials: no user info on http(s) (a user name may be a token)."""
-    if "://" not in url:
-        return url
-    parts = urllib.parse.urlsplit(url)
-    userinfo, at, host = parts.netloc.rpartition("@")
-    if not at:
-        return url
-    user = userinfo.partition(":")[0]
-    keep = "" if parts.scheme in {"http", "https"} or not user else f"{user}@"
-    return urllib.parse.urlunsplit(parts._replace(netloc=keep + host))

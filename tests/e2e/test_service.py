@@ -65,8 +65,11 @@ def test_an_invalid_push_keeps_the_last_good_revision_and_status_shows_why(
         assert running.status()["errors"] == []
 
 
-def test_a_force_push_becomes_the_new_desired_state(tmp_path: Path, remote: Remote) -> None:
-    with Running(settings(tmp_path, remote.url)) as running:
+def test_a_force_push_becomes_the_new_desired_state_with_allow_rewind(
+    tmp_path: Path, remote: Remote
+) -> None:
+    # Without allow_rewind it is refused: test_service_git_trust.py.
+    with Running(settings(tmp_path, remote.url, allow_rewind=True)) as running:
         wait_for(lambda: running.status()["active_revision"])
         files = fixture_files()
         files["policies.yaml"] = files["policies.yaml"].replace('"Quick"', '"Renamed"')
