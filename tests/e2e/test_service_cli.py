@@ -50,6 +50,9 @@ def test_run_fire_and_operate_executions_from_the_command_line(tmp_path: Path) -
         "RECONCILER_SERVER": f"http://127.0.0.1:{port}",
         "RECONCILER_INTERVAL": "0.5",
     }
+    # The service's log goes to a file: a pipe nobody reads fills up (64 KiB) on a slow machine
+    # and blocks the service at its next log line.
+    log = (tmp_path / "service.log").open("w")
     service = subprocess.Popen(
         [
             sys.executable, "-m", "reconciler", "run",
@@ -60,7 +63,7 @@ def test_run_fire_and_operate_executions_from_the_command_line(tmp_path: Path) -
             "--cluster", "none",
         ],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip
@@ -124,7 +127,9 @@ def test_run_fire_and_operate_executions_from_the_command_line(tmp_path: Path) -
         assert missing.returncode == 2 and "404" in missing.stderr
     finally:
         service.terminate()
-        output, _ = service.communicate(timeout=30)
+        service.wait(timeout=30)
+        log.close()
+    output = (tmp_path / "service.log").read_text()
     assert "alice-secret" not in output  # tokens never reach the logs
     # uvicorn shuts down gracefully on SIGTERM, then exits by that signal.
     assert service.returncode in (0, -signal.SIGTERM), output[-2000:]
