@@ -1,0 +1,230 @@
+"""What may be recorded: every known secret, in every common encoding, and every credential-shaped
+value, replaced by ``***``. The one place redaction rules live.
+
+Who calls it:
+
+- the engine's :class:`~reconciler.engine.secrets.SecretProvider` :func:`register`\\ s each
+  value ``secret(name, key)`` hands out;
+- the store's encoder (:mod:`reconciler.store.encoding`) passes every record (headers, nodes,
+  timeline entries, decisions) through :func:`redact` before it becomes JSON, so the SQLite file,
+  the API and ``executions show`` only ever see what this module let through;
+- :func:`processor` is a structlog processor (``reconciler.cli`` puts it before the renderer);
+- :func:`reconciler.errors.sanitize` applies :func:`text` to every message it cleans.
+
+A known secret is matched as written, case-folded, JSON-escaped, URL-encoded (``%2F`` and ``+``
+styles), as hex, and as base64/base64url at any alignment (so it is found inside the base64 of a
+longer text, ``user:secret`` of a Basic header included). A secret of 12 characters or more is
+also matched by its first or last half (extended to as much of the secret as follows), so a value
+cut short, or split in two, shows at most half of itself. Whatever the secrets known, URL
+credentials (``scheme://user:pass@``), bearer/Basic tokens and well-known token shapes (JWTs,
+GitHub, GitLab, Slack, AWS, Google and API keys, private key blocks) are redacted too.
+
+The registry is process-wide on purpose: records and logs are written from many places, and one
+secret read anywhere must be hidden everywhere. It only grows (a rotated secret's old value is
+still a secret); :func:`reset` is for tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+MARK = "***"
+# A form shorter than this is not matched (only a secret's exact value is): a short encoded
+# fragment would hide ordinary text everywhere.
+_MIN_FORM = 6
+# Secrets this long are also matched by their first or last half.
+_MIN_HALVES = 12
+
+_SHAPES: list[tuple[re.Pattern[str], str]] = [
+    # URL userinfo: scheme://user:password@host (DATABASE_URL and friends).
+    (re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:\"']+(?::[^/@\s\"']*)?@"), r"\1***@"),
+    (re.compile(r"((?i:authorization:\s*basic\s+))[A-Za-z0-9+/=]+"), r"\1***"),
+    (
+        re.compile(r"((?i:authorization:\s*bearer\s+|bearer\s+|token[=:]\s*))[A-Za-z0-9._~+/=-]+"),
+        r"\1***",
+    ),
+    (
+        re.compile(
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
+        ),
+        MARK,
+    ),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MARK),  # JWT
+    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"), MARK),
+    (re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), MARK),  # GitLab
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), MARK),  # Slack tokens
+    (re.compile(r"(hooks\.slack\.com/(?:services|workflows|triggers)/)[A-Za-z0-9/_-]+"), r"\1***"),
+    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), MARK),  # AWS access key ids
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), MARK),  # Google API keys
+    (re.compile(r"\b(?:sk|rk)[-_](?:live_|test_|ant-|proj-)?[A-Za-z0-9_-]{20,}"), MARK),  # API keys
+]
+# One search tells whether any shape is present at all (the common case: none).
+_ANY_SHAPE = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _SHAPES))
+
+
+def _base64_cores(raw: bytes) -> set[str]:
+    """The base64 (and base64url) characters that depend only on ``raw``, at each of the three
+    alignments it can have inside a longer encoded text."""
+    cores: set[str] = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode().rstrip("=")
+        start = -(-8 * offset // 6)  # the first character made of raw's bits only
+        end = (8 * (offset + len(raw))) // 6  # past the last such character
+        core = encoded[start:end]
+        cores.update({core, core.replace("+", "-").replace("/", "_")})
+    return cores
+
+
+def forms(value: str) -> tuple[set[str], set[str]]:
+    """The forms of a secret to look for: (case-insensitive ones, case-sensitive ones)."""
+    folded = {value}
+    exact: set[str] = set()
+    if len(value) >= 4:
+        raw = value.encode()
+        folded |= {
+            json.dumps(value)[1:-1],
+            json.dumps(value, ensure_ascii=False)[1:-1],
+            quote(value, safe=""),
+            quote(value),
+            quote_plus(value),
+            raw.hex(),
+        }
+        whole = base64.b64encode(raw).decode()
+        url = base64.urlsafe_b64encode(raw).decode()
+        exact |= _base64_cores(raw) | {whole, url, whole.rstrip("="), url.rstrip("=")}
+    keep = {f for f in folded if f == value or len(f) >= _MIN_FORM}
+    return keep, {f for f in exact if len(f) >= _MIN_FORM} - keep
+
+
+class Registry:
+    """The secret values known to this process, and the patterns that find them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clear()
+
+    def _clear(self) -> None:
+        self._values: set[str] = set()
+        self._folded: set[str] = set()
+        self._exact: set[str] = set()
+        self._halves: list[tuple[re.Pattern[str], str, bool]] = []  # (half, secret, is_head)
+        self._pattern: re.Pattern[str] | None = None
+
+    def register(self, value: str) -> None:
+        if not value or value in self._values:
+            return
+        with self._lock:
+            self._values.add(value)
+            folded, exact = forms(value)
+            self._folded |= folded
+            self._exact |= exact
+            if len(value) >= _MIN_HALVES:
+                half = -(-len(value) // 2)
+                self._halves.append((re.compile(re.escape(value[:half]), re.I), value, True))
+                self._halves.append((re.compile(re.escape(value[-half:]), re.I), value, False))
+            self._pattern = _compile(self._folded, self._exact)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._clear()
+
+    def text(self, message: str, extra: Iterable[str] = ()) -> str:
+        """``message`` with known secrets (and ``extra`` values) and credential shapes hidden."""
+        text = message
+        for value in sorted(extra, key=len, reverse=True):
+            if value and value not in self._values:
+                text = text.replace(value, MARK)
+        pattern = self._pattern
+        if pattern is not None:  # known secrets first: their forms are the most specific
+            text = pattern.sub(MARK, text)
+            for half, secret, head in self._halves:
+                text = _cut_halves(text, half, secret, head)
+        if _ANY_SHAPE.search(text):
+            for shape, replacement in _SHAPES:
+                text = shape.sub(replacement, text)
+        return text
+
+    def redact(self, value: Any) -> Any:
+        """``value`` with :meth:`text` applied to every string in it, keys included, at any
+        depth. Unchanged parts are shared, not copied; other types are returned as they are."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            changed = False
+            out: dict[Any, Any] = {}
+            for key, item in value.items():
+                new_key = self.text(key) if isinstance(key, str) else key
+                new_item = self.redact(item)
+                changed = changed or new_key is not key or new_item is not item
+                out[new_key] = new_item
+            return out if changed else value
+        if isinstance(value, (list, tuple)):
+            items = [self.redact(item) for item in value]
+            if any(new is not old for new, old in zip(items, value, strict=True)):
+                return items
+            return value
+        return value
+
+
+def _compile(folded: set[str], exact: set[str]) -> re.Pattern[str]:
+    # Longest first: a form that contains another is replaced whole.
+    parts = [f"(?i:{re.escape(f)})" for f in folded] + [re.escape(f) for f in exact]
+    parts.sort(key=len, reverse=True)
+    return re.compile("|".join(parts))
+
+
+def _cut_halves(text: str, half: re.Pattern[str], secret: str, head: bool) -> str:
+    """Replace each match of a secret's first (last) half, extended forwards (backwards) over
+    as much more of the secret as the text repeats."""
+    pieces: list[str] = []
+    cursor = 0
+    for match in half.finditer(text):
+        start, end = match.start(), match.end()
+        if start < cursor:
+            continue
+        if head:
+            i = end - start
+            while end < len(text) and i < len(secret) and text[end].lower() == secret[i].lower():
+                end, i = end + 1, i + 1
+        else:
+            i = len(secret) - (end - start) - 1
+            while start > cursor and i >= 0 and text[start - 1].lower() == secret[i].lower():
+                start, i = start - 1, i - 1
+        pieces += [text[cursor:start], MARK]
+        cursor = end
+    if not pieces:
+        return text
+    return "".join(pieces) + text[cursor:]
+
+
+REGISTRY = Registry()
+
+
+def register(value: str) -> None:
+    """Remember a secret value: from now on it is hidden from everything recorded."""
+    REGISTRY.register(value)
+
+
+def text(message: str, extra: Iterable[str] = ()) -> str:
+    return REGISTRY.text(message, extra)
+
+
+def redact(value: Any) -> Any:
+    return REGISTRY.redact(value)
+
+
+def reset() -> None:
+    """Forget every registered secret (tests only: a service never forgets one)."""
+    REGISTRY.reset()
+
+
+def processor(logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+    """A structlog processor: every value of a log event redacted (put it before the renderer,
+    after ``format_exc_info``, so tracebacks are text it can clean)."""
+    return {key: REGISTRY.redact(item) for key, item in event.items()}
