@@ -174,7 +174,6 @@ def test_a_secret_leaks_into_no_record_answer_or_log_line(tmp_path: Path, echo: 
             "--secrets-dir", str(tmp_path / "secrets"),
             "--listen", f"127.0.0.1:{port}",
             "--cluster", "none",
-            "--verbose",
         ],
         env=env,
         stdout=subprocess.PIPE,
