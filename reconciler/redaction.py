@@ -41,31 +41,57 @@ _MIN_FORM = 6
 # Secrets this long are also matched by their first or last half.
 _MIN_HALVES = 12
 
-_SHAPES: list[tuple[re.Pattern[str], str]] = [
+# (needles, pattern, replacement): the pattern runs only on a text holding one of its needles
+# (lower-cased), so the common text, with none, costs a few substring searches.
+_SHAPES: list[tuple[tuple[str, ...], re.Pattern[str], str]] = [
     # URL userinfo: scheme://user:password@host (DATABASE_URL and friends).
-    (re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:\"']+(?::[^/@\s\"']*)?@"), r"\1***@"),
-    (re.compile(r"((?i:authorization:\s*basic\s+))[A-Za-z0-9+/=]+"), r"\1***"),
+    (("://",), re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]{0,30}://)[^/@\s:\"']+(?::[^/@\s\"']*)?@"), r"\1***@"),
+    (("basic",), re.compile(r"((?i:authorization:\s*basic\s+))[A-Za-z0-9+/=]+"), r"\1***"),
     (
+        ("bearer", "token"),
         re.compile(r"((?i:authorization:\s*bearer\s+|bearer\s+|token[=:]\s*))[A-Za-z0-9._~+/=-]+"),
         r"\1***",
     ),
     (
+        ("private key",),
         re.compile(
             r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
         ),
         MARK,
     ),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MARK),  # JWT
-    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"), MARK),
-    (re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), MARK),  # GitLab
-    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), MARK),  # Slack tokens
-    (re.compile(r"(hooks\.slack\.com/(?:services|workflows|triggers)/)[A-Za-z0-9/_-]+"), r"\1***"),
-    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), MARK),  # AWS access key ids
-    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), MARK),  # Google API keys
-    (re.compile(r"\b(?:sk|rk)[-_](?:live_|test_|ant-|proj-)?[A-Za-z0-9_-]{20,}"), MARK),  # API keys
+    (("eyj",), re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MARK),  # JWT
+    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"), MARK),
+    (("glpat-",), re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), MARK),  # GitLab
+    (("xox",), re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), MARK),  # Slack tokens
+    (
+        ("hooks.slack.com",),
+        re.compile(r"(hooks\.slack\.com/(?:services|workflows|triggers)/)[A-Za-z0-9/_-]+"),
+        r"\1***",
+    ),
+    (("akia", "asia"), re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), MARK),  # AWS access key ids
+    (("aiza",), re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), MARK),  # Google API keys
+    (
+        ("sk-", "sk_", "rk-", "rk_"),
+        re.compile(r"\b(?:sk|rk)[-_](?:live_|test_|ant-|proj-)?[A-Za-z0-9_-]{20,}"),
+        MARK,
+    ),  # API keys
 ]
-# One search tells whether any shape is present at all (the common case: none).
-_ANY_SHAPE = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _SHAPES))
+
+
+_NEEDLES = tuple(n for needles, _, _ in _SHAPES for n in needles)
+
+
+def _shapes(text: str) -> str:
+    lowered = text.lower()
+    for needle in _NEEDLES:  # plain substring searches: far cheaper than a regex alternation
+        if needle in lowered:
+            break
+    else:
+        return text
+    for needles, pattern, replacement in _SHAPES:
+        if any(needle in lowered for needle in needles):
+            text = pattern.sub(replacement, text)
+    return text
 
 
 def _base64_cores(raw: bytes) -> set[str]:
@@ -103,7 +129,7 @@ def forms(value: str) -> tuple[set[str], set[str]]:
 
 
 class Registry:
-    """The secret values known to this process, and the patterns that find them."""
+    """The secret values known to this process, and their forms to look for."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -111,10 +137,13 @@ class Registry:
 
     def _clear(self) -> None:
         self._values: set[str] = set()
-        self._folded: set[str] = set()
-        self._exact: set[str] = set()
-        self._halves: list[tuple[re.Pattern[str], str, bool]] = []  # (half, secret, is_head)
-        self._pattern: re.Pattern[str] | None = None
+        self._folded: set[str] = set()  # lower-cased; found in the lower-cased text
+        self._exact: set[str] = set()  # found as they are (base64 is case-sensitive)
+        self._halves: list[tuple[str, str, bool]] = []  # (half, secret, is_head), lower-cased
+        self._pattern: re.Pattern[str] | None = None  # for texts lower() changes the length of
+        self._shortest = 0  # a text shorter than every form cannot hold one
+        self._lower_re: re.Pattern[str] | None = None  # the folded forms, on lower-cased text
+        self._exact_re: re.Pattern[str] | None = None  # the base64 forms, on the text as it is
 
     def register(self, value: str) -> None:
         if not value or value in self._values:
@@ -122,13 +151,16 @@ class Registry:
         with self._lock:
             self._values.add(value)
             folded, exact = forms(value)
-            self._folded |= folded
+            self._folded |= {f.lower() for f in folded}
             self._exact |= exact
-            if len(value) >= _MIN_HALVES:
+            lowered = value.lower()
+            if len(value) >= _MIN_HALVES and len(lowered) == len(value):
                 half = -(-len(value) // 2)
-                self._halves.append((re.compile(re.escape(value[:half]), re.I), value, True))
-                self._halves.append((re.compile(re.escape(value[-half:]), re.I), value, False))
-            self._pattern = _compile(self._folded, self._exact)
+                self._halves += [(lowered[:half], lowered, True), (lowered[-half:], lowered, False)]
+            self._pattern = None
+            self._shortest = min(len(f) for f in (*self._folded, *self._exact))
+            self._lower_re = _alternation(self._folded)
+            self._exact_re = _alternation(self._exact)
 
     def reset(self) -> None:
         with self._lock:
@@ -137,18 +169,37 @@ class Registry:
     def text(self, message: str, extra: Iterable[str] = ()) -> str:
         """``message`` with known secrets (and ``extra`` values) and credential shapes hidden."""
         text = message
-        for value in sorted(extra, key=len, reverse=True):
-            if value and value not in self._values:
-                text = text.replace(value, MARK)
-        pattern = self._pattern
-        if pattern is not None:  # known secrets first: their forms are the most specific
-            text = pattern.sub(MARK, text)
-            for half, secret, head in self._halves:
-                text = _cut_halves(text, half, secret, head)
-        if _ANY_SHAPE.search(text):
-            for shape, replacement in _SHAPES:
-                text = shape.sub(replacement, text)
-        return text
+        if extra:
+            for value in sorted(extra, key=len, reverse=True):
+                if value and value not in self._values:
+                    text = text.replace(value, MARK)
+        if self._values and len(text) >= self._shortest:  # known secrets first: most specific
+            text = self._known(text)
+        return _shapes(text)
+
+    def _known(self, text: str) -> str:
+        lowered = text.lower()
+        if len(lowered) != len(text):  # a character whose lower case is longer: use a regex
+            if self._pattern is None:
+                self._pattern = _compile(self._folded, self._exact)
+            return self._pattern.sub(MARK, text)
+        spans: list[tuple[int, int]] = []
+        for pattern, where in ((self._lower_re, lowered), (self._exact_re, text)):
+            if pattern is not None:
+                spans += [m.span() for m in pattern.finditer(where)]
+        for half, secret, head in self._halves:
+            spans += [_extend(lowered, span, secret, head) for span in _find(lowered, half)]
+        if not spans:
+            return text
+        pieces: list[str] = []
+        cursor = 0
+        for start, end in sorted(spans):
+            if end <= cursor:
+                continue
+            if start >= cursor:
+                pieces += [text[cursor:start], MARK]
+            cursor = end
+        return "".join(pieces) + text[cursor:]
 
     def redact(self, value: Any) -> Any:
         """``value`` with :meth:`text` applied to every string in it, keys included, at any
@@ -172,35 +223,42 @@ class Registry:
         return value
 
 
+def _find(text: str, form: str) -> list[tuple[int, int]]:
+    found = []
+    start = text.find(form)
+    while start >= 0:
+        found.append((start, start + len(form)))
+        start = text.find(form, start + 1)
+    return found
+
+
+def _extend(text: str, span: tuple[int, int], secret: str, head: bool) -> tuple[int, int]:
+    """A match of a secret's first (last) half, extended forwards (backwards) over as much more
+    of the secret as the text repeats."""
+    start, end = span
+    if head:
+        i = end - start
+        while end < len(text) and i < len(secret) and text[end] == secret[i]:
+            end, i = end + 1, i + 1
+    else:
+        i = len(secret) - (end - start) - 1
+        while start > 0 and i >= 0 and text[start - 1] == secret[i]:
+            start, i = start - 1, i - 1
+    return start, end
+
+
+def _alternation(forms: set[str]) -> re.Pattern[str] | None:
+    """One pattern for literal forms, longest first (a form inside another is replaced whole)."""
+    if not forms:
+        return None
+    return re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
+
+
 def _compile(folded: set[str], exact: set[str]) -> re.Pattern[str]:
     # Longest first: a form that contains another is replaced whole.
     parts = [f"(?i:{re.escape(f)})" for f in folded] + [re.escape(f) for f in exact]
     parts.sort(key=len, reverse=True)
     return re.compile("|".join(parts))
-
-
-def _cut_halves(text: str, half: re.Pattern[str], secret: str, head: bool) -> str:
-    """Replace each match of a secret's first (last) half, extended forwards (backwards) over
-    as much more of the secret as the text repeats."""
-    pieces: list[str] = []
-    cursor = 0
-    for match in half.finditer(text):
-        start, end = match.start(), match.end()
-        if start < cursor:
-            continue
-        if head:
-            i = end - start
-            while end < len(text) and i < len(secret) and text[end].lower() == secret[i].lower():
-                end, i = end + 1, i + 1
-        else:
-            i = len(secret) - (end - start) - 1
-            while start > cursor and i >= 0 and text[start - 1].lower() == secret[i].lower():
-                start, i = start - 1, i - 1
-        pieces += [text[cursor:start], MARK]
-        cursor = end
-    if not pieces:
-        return text
-    return "".join(pieces) + text[cursor:]
 
 
 REGISTRY = Registry()
