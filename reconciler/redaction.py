@@ -45,7 +45,11 @@ _MIN_HALVES = 12
 # (lower-cased), so the common text, with none, costs a few substring searches.
 _SHAPES: list[tuple[tuple[str, ...], re.Pattern[str], str]] = [
     # URL userinfo: scheme://user:password@host (DATABASE_URL and friends).
-    (("://",), re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]{0,30}://)[^/@\s:\"']+(?::[^/@\s\"']*)?@"), r"\1***@"),
+    (
+        ("://",),
+        re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]{0,30}://)[^/@\s:\"']+(?::[^/@\s\"']*)?@"),
+        r"\1***@",
+    ),
     (("basic",), re.compile(r"((?i:authorization:\s*basic\s+))[A-Za-z0-9+/=]+"), r"\1***"),
     (
         ("bearer", "token"),
@@ -59,8 +63,16 @@ _SHAPES: list[tuple[tuple[str, ...], re.Pattern[str], str]] = [
         ),
         MARK,
     ),
-    (("eyj",), re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MARK),  # JWT
-    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"), MARK),
+    (
+        ("eyj",),
+        re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
+        MARK,
+    ),  # JWT
+    (
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"),
+        MARK,
+    ),
     (("glpat-",), re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), MARK),  # GitLab
     (("xox",), re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), MARK),  # Slack tokens
     (

@@ -25,7 +25,7 @@ import httpx
 import pytest
 from servicekit import GIT_ENV, Remote, wait_for
 
-SECRET = "Sup3r-s3cret/Token+42&more"  # noqa: S105 (a test value)
+SECRET = "Sup3r-s3cret/Token+42&more"
 DATABASE_URL = "postgres://app:db-pass-9876@db.internal:5432/app"
 
 
@@ -69,7 +69,7 @@ class Echo(BaseHTTPRequestHandler):
 
     received: list[dict[str, Any]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         token = self.headers.get("Authorization", "").removeprefix("Bearer ")
         raw = token.encode()
         body = {
@@ -85,7 +85,7 @@ class Echo(BaseHTTPRequestHandler):
         }
         self._answer(body)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         self.received.append(json.loads(self.rfile.read(length)))
         self._answer({"ok": True})
@@ -98,7 +98,7 @@ class Echo(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 
