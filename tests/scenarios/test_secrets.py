@@ -10,7 +10,7 @@ from test_recovery import restart
 
 from reconciler.engine.state import Status
 
-TOKEN = "tok-3f9a8b7c6d5e4f3a"  # noqa: S105 (a test value)
+TOKEN = "tok-3f9a8b7c6d5e4f3a"
 
 FLOW = """
 apiVersion: reconciler.dev/v1alpha1
