@@ -74,3 +74,29 @@ def test_after_a_restart_a_step_reading_a_lost_secret_fails_rather_than_send_sta
 
     asyncio.run(go())
     assert [key for _, key, _ in harness.hooks.calls] == ["ask", "say"]  # `use` never called
+
+
+SLACK = """
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: tell}
+spec:
+  steps:
+    - id: tell
+      action: notify.slack
+      with: {url: "{{ secret('slack', 'url') }}", text: "pod restarted"}
+"""
+
+
+def test_a_slack_webhook_url_read_through_secret_is_not_recorded_in_the_step_input() -> None:
+    hook = "https://hooks.slack.com/services/T0001/B0002/abcdefXYZ123"
+    harness = Harness(secrets={"slack": {"url": hook}})
+    harness.load(SLACK)
+    execution = harness.run("tell", mode="dry-run")
+    stored = asyncio.run(harness.store.load(execution.id))
+    timeline = asyncio.run(harness.store.timeline(execution.id))
+    assert stored is not None
+    (node,) = stored.nodes
+    assert node["data"]["input"]["url"] == "***"
+    for text in (str(stored), str(timeline)):
+        assert "abcdefXYZ123" not in text and "B0002" not in text
