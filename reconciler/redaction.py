@@ -83,8 +83,13 @@ _SHAPES: list[tuple[tuple[str, ...], re.Pattern[str], str]] = [
     (("akia", "asia"), re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), MARK),  # AWS access key ids
     (("aiza",), re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), MARK),  # Google API keys
     (
-        ("sk-", "sk_", "rk-", "rk_"),
-        re.compile(r"\b(?:sk|rk)[-_](?:live_|test_|ant-|proj-)?[A-Za-z0-9_-]{20,}"),
+        ("sk-", "sk_", "rk_"),
+        # Anthropic/OpenAI (``sk-ant-``, ``sk-proj-``, ``sk-`` + 32 letters and digits) and
+        # Stripe (``sk_live_``): not every ``sk-...`` name (a pod may be called that).
+        re.compile(
+            r"\b(?:sk-(?:ant|proj)-[A-Za-z0-9_-]{20,}|sk-[A-Za-z0-9]{32,}"
+            r"|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,})"
+        ),
         MARK,
     ),  # API keys
 ]

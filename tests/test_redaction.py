@@ -112,6 +112,7 @@ def test_url_credentials_and_token_shapes_are_hidden_without_any_secret_known() 
         "xoxb-1234567890-abcdefghij": "***",
         "https://hooks.slack.com/services/T000/B000/XXXXXXXX": "https://hooks.slack.com/services/***",
         "AKIAABCDEFGHIJKLMNOP": "***",
+        "sk-ant-api03-" + "a" * 30: "***",
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl": "***",
         "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----": "***",
     }
@@ -122,7 +123,10 @@ def test_url_credentials_and_token_shapes_are_hidden_without_any_secret_known() 
 
 def test_ordinary_text_is_left_alone() -> None:
     redaction.register(SECRET)
-    text = "restarted pod web-1 in prod; see https://grafana.example/d/abc?var=1"
+    text = (
+        "restarted pod web-1 in prod; see https://grafana.example/d/abc?var=1; "
+        "scaled sk-ingest-worker-deployment-7f9c to 3"
+    )
     assert redaction.text(text) == text
     record = {"a": [1, 2.5, None, True], "b": {"c": text}}
     assert redaction.redact(record) is record  # nothing changed, nothing copied
