@@ -44,9 +44,10 @@ _MIN_HALVES = 12
 # (needles, pattern, replacement): the pattern runs only on a text holding one of its needles
 # (lower-cased), so the common text, with none, costs a few substring searches.
 _SHAPES: list[tuple[tuple[str, ...], re.Pattern[str], str]] = [
-    # URL userinfo: scheme://user:password@host (DATABASE_URL and friends).
+    # URL userinfo: scheme://user:password@host (DATABASE_URL and friends). Its needle is the
+    # "@": far rarer in records than "://".
     (
-        ("://",),
+        ("@",),
         re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]{0,30}://)[^/@\s:\"']+(?::[^/@\s\"']*)?@"),
         r"\1***@",
     ),
@@ -168,14 +169,20 @@ class Registry:
         with self._lock:
             self._values.add(value)
             folded, exact = forms(value)
-            self._folded |= {f.lower() for f in folded}
+            # Each form also as it reads inside a JSON document (the encoder looks at whole
+            # documents first, :meth:`may_hold`).
+            self._folded |= {
+                g.lower() for f in folded for g in (f, _escaped(f.lower()), _escaped(f.upper()))
+            }
             self._exact |= exact
             lowered = value.lower()
             if len(value) >= _MIN_HALVES and len(lowered) == len(value):
-                half = -(-len(value) // 2)
-                self._halves += [(lowered[:half], lowered, True), (lowered[-half:], lowered, False)]
+                for secret in {lowered, _escaped(lowered)}:
+                    half = -(-len(secret) // 2)
+                    self._halves += [(secret[:half], secret, True), (secret[-half:], secret, False)]
             self._pattern = None
-            self._shortest = min(len(f) for f in (*self._folded, *self._exact))
+            halves = (half for half, _, _ in self._halves)
+            self._shortest = min(len(f) for f in (*self._folded, *self._exact, *halves))
             self._lower_re = _alternation(self._folded)
             self._exact_re = _alternation(self._exact)
 
@@ -193,6 +200,18 @@ class Registry:
         if self._values and len(text) >= self._shortest:  # known secrets first: most specific
             text = self._known(text)
         return _shapes(text)
+
+    def may_hold(self, encoded: str) -> bool:
+        """Whether a JSON document may hold something to redact; False means certainly not
+        (the store's encoder then keeps it as it is, without looking string by string)."""
+        lowered = encoded.lower()
+        if any(needle in lowered for needle in _NEEDLES):
+            return True
+        if not self._values:
+            return False
+        if "\\u" in encoded:  # an escaped letter's case cannot be folded here: look closer
+            return True
+        return self._known(encoded) is not encoded
 
     def _known(self, text: str) -> str:
         lowered = text.lower()
@@ -238,6 +257,10 @@ class Registry:
                 return items
             return value
         return value
+
+
+def _escaped(text: str) -> str:
+    return json.dumps(text)[1:-1]
 
 
 def _find(text: str, form: str) -> list[tuple[int, int]]:
@@ -292,6 +315,10 @@ def text(message: str, extra: Iterable[str] = ()) -> str:
 
 def redact(value: Any) -> Any:
     return REGISTRY.redact(value)
+
+
+def may_hold(encoded: str) -> bool:
+    return REGISTRY.may_hold(encoded)
 
 
 def reset() -> None:
