@@ -5,10 +5,12 @@ Who calls it:
 
 - the engine's :class:`~reconciler.engine.secrets.SecretProvider` :func:`register`\\ s each
   value ``secret(name, key)`` hands out;
-- the store's encoder (:mod:`reconciler.store.encoding`) passes every record (headers, nodes,
-  timeline entries, decisions) through :func:`redact` before it becomes JSON, so the SQLite file,
-  the API and ``executions show`` only ever see what this module let through;
-- :func:`processor` is a structlog processor (``reconciler.cli`` puts it before the renderer);
+- the store's encoder (:mod:`reconciler.store.encoding`) asks :func:`may_hold` of every encoded
+  record (headers, nodes, timeline entries, decisions) and re-encodes one that may through
+  :func:`redact`, so the SQLite file, the API and ``executions show`` only ever see what this
+  module let through;
+- :func:`processor` is a structlog processor (``reconciler.cli`` puts it before the renderer,
+  after ``format_exc_info``);
 - :func:`reconciler.errors.sanitize` applies :func:`text` to every message it cleans.
 
 A known secret is matched as written, case-folded, JSON-escaped, URL-encoded (``%2F`` and ``+``

@@ -9,8 +9,9 @@ durations, base64 bytes), anything else as its ``str``.
 It is also where redaction happens for everything recorded: every string of a record (keys
 included, at any depth) goes through :func:`reconciler.redaction.redact` before it is written, so
 no store (SQLite, memory), no API answer and no ``executions show`` holds a known secret in any
-common encoding, URL credentials or a token-shaped value. The engine keeps unredacted values in
-memory only (docs/engine.md, "Secrets").
+common encoding, URL credentials or a token-shaped value (a record whose encoded document is
+certainly clean, the common case, is written as first encoded). The engine keeps unredacted
+values in memory only (docs/engine.md, "Secrets").
 """
 
 from __future__ import annotations
