@@ -25,6 +25,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from reconciler import redaction
+
 Redactor = Callable[[str], str]  # a text with secrets replaced by ***
 
 
@@ -146,23 +148,15 @@ class StoreError(ReconcilerError):
     it cannot write now (a full disk: the service retries its own writes until it can)."""
 
 
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@")
-_BEARER = re.compile(r"(?i)(authorization:\s*bearer\s+|bearer\s+|token[=:]\s*)[A-Za-z0-9._~+/=-]+")
-
-
 def sanitize_text(message: str) -> str:
-    """:func:`sanitize` without known secrets (URL credentials and bearer tokens only)."""
+    """:func:`sanitize` without extra secrets (the known ones, URL credentials and tokens)."""
     return sanitize(message)
 
 
 def sanitize(message: str, secrets: frozenset[str] | set[str] = frozenset()) -> str:
-    """Remove URL credentials, bearer tokens and known secret values from a message."""
-    text = _URL_CREDENTIALS.sub(r"\g<scheme>***@", message)
-    text = _BEARER.sub(r"\1***", text)
-    for value in sorted(secrets, key=len, reverse=True):
-        if value:
-            text = text.replace(value, "***")
-    return text
+    """Remove URL credentials, tokens, every secret the process knows (in any common encoding,
+    :mod:`reconciler.redaction`) and the ``secrets`` given from a message."""
+    return redaction.text(message, secrets)
 
 
 # C0 and C1 controls, DEL, and the format characters that reorder or hide text (bidi overrides,

@@ -1,4 +1,5 @@
-"""Shared test set-up: hypothesis profiles (CI has no deadlines: shared machines are noisy)."""
+"""Shared test set-up: hypothesis profiles (CI has no deadlines: shared machines are noisy),
+logging and the registry of known secrets put back after each test."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 import structlog
 from hypothesis import HealthCheck, settings
+
+from reconciler import redaction
 
 settings.register_profile(
     "ci",
@@ -27,3 +30,11 @@ def logging_restored() -> Iterator[None]:
     later test's log call (on a store's writer thread, say) writes to a closed stream."""
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture(autouse=True)
+def secrets_forgotten() -> Iterator[None]:
+    """The registry of known secrets is process-wide (a service never forgets one): a test's
+    secrets must not redact another test's values."""
+    yield
+    redaction.reset()

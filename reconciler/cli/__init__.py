@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import structlog
 import typer
 
+from reconciler import redaction
 from reconciler.cli import (
     catalogue,
     controlling,
@@ -59,6 +60,9 @@ def options(
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # Tracebacks become text, so that the redaction after them can clean it too.
+            structlog.processors.format_exc_info,
+            redaction.processor,  # no secret, URL credential or token reaches a log line
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

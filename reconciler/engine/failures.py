@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from reconciler.engine.state import holds_mark
 
 if TYPE_CHECKING:
-    from reconciler.engine.state import Node
+    from reconciler.engine.state import Execution, Node
     from reconciler.errors import ExpressionError, Redactor
     from reconciler.validation.compiled import CompiledWorkflow
 
@@ -36,3 +38,22 @@ def expression_failure(
     """A step's error for an expression that failed: where, the expression, the message and
     what it read (each value redacted before it is cut short)."""
     return f"{workflow.where(node.step, field)}: {exc.explain(redact)}"
+
+
+def lost_secret(
+    execution: Execution, workflow: CompiledWorkflow, node: Node, field: str, rendered: Any
+) -> str | None:
+    """Why a step must not be called with what it rendered, or None. A value that held a
+    secret is kept unredacted in memory only; after a restart the record's ``***`` is all
+    there is, and sending ``***`` to a server in its place would be wrong without a word."""
+    if not holds_mark(rendered):
+        return None
+    lost = execution.lost_secrets()
+    if not lost:
+        return None  # nothing was lost: the ``***`` is the workflow's own text
+    return (
+        f"{workflow.where(node.step, field)}: it reads a value that held a secret "
+        f"({', '.join(lost)}); such values are kept in memory only and were lost when the "
+        "execution was reloaded (a restart or a retry), so the step fails rather than send "
+        "`***` in their place; start the remediation again (a new execution reads them anew)"
+    )

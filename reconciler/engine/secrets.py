@@ -1,7 +1,9 @@
 """``secret(name, key)`` for templates, and the redaction of secret values from records.
 
 Secrets are files ``<secrets-dir>/<name>/<key>`` (the layout of a mounted Kubernetes Secret).
-Every value a provider has handed out is redacted from recorded inputs, outputs and errors.
+Every value a provider hands out is registered with :mod:`reconciler.redaction`, which the
+store's encoder and the log processor apply to everything recorded: the engine keeps real values
+in memory (a later step reading ``steps.x.output`` gets them), records never hold them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import sanitize
+from reconciler import redaction
 
 _NAME = re.compile(r"^[A-Za-z0-9][-._A-Za-z0-9]*$")
 
@@ -39,22 +41,14 @@ class SecretProvider:
             raise LookupError(f"secret {name}/{key} not found{where}")
         if value:
             self.seen.add(value)
+            redaction.register(value)
         return value
 
     def redact(self, value: Any) -> Any:
-        """A copy of ``value`` with every secret value seen so far replaced by ``***`` (and,
-        in text, URL credentials and bearer tokens, secrets or not)."""
-        if isinstance(value, str):
-            return self.text(value)
-        if not self.seen:
-            return value
-        if isinstance(value, dict):
-            return {k: self.redact(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.redact(v) for v in value]
-        return value
+        """``value`` as it may be recorded, at any depth (strings, dict keys, lists): every
+        known secret in any common encoding, URL credentials and token shapes are ``***``."""
+        return redaction.redact(value)
 
     def text(self, message: str) -> str:
-        """A message as it may be recorded: secrets seen, URL credentials and bearer tokens
-        replaced by ``***``."""
-        return sanitize(message, self.seen)
+        """A message as it may be recorded (see :meth:`redact`)."""
+        return redaction.text(message, self.seen)

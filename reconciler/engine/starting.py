@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from reconciler.engine import durations
-from reconciler.engine.failures import expression_failure
+from reconciler.engine.failures import expression_failure, lost_secret
 from reconciler.engine.state import Execution, Node, Phase, iso
 from reconciler.engine.waiting import WaitingParts
 from reconciler.errors import ExpressionError, ReconcilerError
@@ -132,6 +132,10 @@ class Starting(WaitingParts):
             return
         except LookupError as exc:
             self._fail(execution, node, f"{workflow.where(node.step, 'with')}: {exc}", "permanent")
+            return
+        lost = lost_secret(execution, workflow, node, "with", params)
+        if lost is not None:
+            self._fail(execution, node, lost, "permanent")
             return
         try:
             child = await self.start_subflow(execution, node, params)

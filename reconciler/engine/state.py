@@ -14,6 +14,8 @@ from typing import Any
 
 import structlog
 
+from reconciler import redaction
+
 log = structlog.get_logger("reconciler.engine")
 
 
@@ -110,6 +112,9 @@ class Node:
     child: str | None = None  # subflow: the child execution id
     approval: dict[str, Any] | None = None  # {decision, by, comment, at}
     data: dict[str, Any] = field(default_factory=dict)
+    # Loaded from a record whose output (or items) had something redacted: the real value was
+    # kept in memory only and is gone. Never recorded itself.
+    output_lost: bool = False
 
     @property
     def terminal(self) -> bool:
@@ -117,8 +122,9 @@ class Node:
 
     def record(self) -> dict[str, Any]:
         """A shallow record for the store (which serialises it at once; ``asdict`` deep-copied
-        every output and dominated the engine's time)."""
+        every output and dominated the engine's time). The store redacts it."""
         data = dict(self.__dict__)  # the dataclass fields, and nothing else
+        del data["output_lost"]
         data["phase"] = self.phase.value
         return data
 
@@ -126,7 +132,20 @@ class Node:
     def from_record(cls, data: dict[str, Any]) -> Node:
         values = {k: v for k, v in data.items() if k in _NODE_FIELDS}
         values["phase"] = Phase(values.get("phase", "pending"))
-        return cls(**values)
+        node = cls(**values)
+        node.output_lost = holds_mark(node.output) or holds_mark(node.items)
+        return node
+
+
+def holds_mark(value: Any) -> bool:
+    """Whether a recorded value has something redacted in it (``***`` in a string or key)."""
+    if isinstance(value, str):
+        return redaction.MARK in value
+    if isinstance(value, dict):
+        return any(holds_mark(k) or holds_mark(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(holds_mark(v) for v in value)
+    return False
 
 
 _NODE_FIELDS = frozenset(f.name for f in fields(Node))
@@ -173,6 +192,8 @@ class Execution:
         default=False, repr=False
     )  # some run ended failed (a cheap pre-check)
     timeline: list[dict[str, Any]] = field(default_factory=list, repr=False)  # unsaved entries
+    # Loaded with ``***`` in its params or alert: a real value there was redacted (not saved).
+    params_lost: bool = field(default=False, repr=False)
 
     @property
     def finished(self) -> bool:
@@ -264,6 +285,12 @@ class Execution:
                 revision=self.revision,
             )
 
+    def lost_secrets(self) -> list[str]:
+        """What was loaded with a redacted value whose real one was in memory only: ``params``
+        and the keys of such steps (empty while nothing was lost)."""
+        lost = ["params"] if self.params_lost else []
+        return lost + [key for key, node in self.nodes.items() if node.output_lost]
+
     def note(self, now: datetime, kind: str, **detail: Any) -> None:
         """A timeline entry that is not a phase change (a decision, an approval, a guardrail)."""
         self.timeline.append({"at": iso(now), "kind": kind, **detail})
@@ -304,6 +331,7 @@ class Execution:
         values["status"] = Status(values.get("status", "pending"))
         execution = cls(**values)
         execution.saved_wake = header.get("wake_at")
+        execution.params_lost = holds_mark(execution.params) or holds_mark(execution.alert)
         for record in sorted(nodes, key=lambda r: r.get("run", 1)):
             node = Node.from_record(record)
             current = execution.nodes.get(node.key)

@@ -26,7 +26,12 @@ from reconciler.actions.registry import Registry
 from reconciler.actions.spec import ActionContext, ActionSpec
 from reconciler.engine import durations, retries, scope
 from reconciler.engine.clock import Clock
-from reconciler.engine.failures import NeedsApproval, StepFailure, expression_failure
+from reconciler.engine.failures import (
+    NeedsApproval,
+    StepFailure,
+    expression_failure,
+    lost_secret,
+)
 from reconciler.engine.hooks import Hooks
 from reconciler.engine.scheduler import failed_like, key_of, prefix_of
 from reconciler.engine.secrets import SecretProvider
@@ -180,7 +185,8 @@ class StepRunner(Starting, Waiting):
             return
         node.attempt_open = False
         node.action_done = True
-        node.output = self.secrets.redact(output)
+        # The real output stays in memory (later steps read it); the store redacts its record.
+        node.output = output
         if not self._observe(execution, node, step.action, started, "succeeded"):
             return
         if compiled.verify is not None or (step.verify is not None and step.verify.action):
@@ -381,4 +387,7 @@ class StepRunner(Starting, Waiting):
             ) from exc
         except LookupError as exc:
             raise StepFailure(str(exc), "permanent", rendering=True) from exc
+        lost = lost_secret(execution, workflow, node, field, rendered)
+        if lost is not None:
+            raise StepFailure(lost, "permanent", rendering=True)
         return rendered if isinstance(rendered, dict) else {}

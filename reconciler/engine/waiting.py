@@ -119,9 +119,7 @@ class Waiting(WaitingParts):
             return
         now = self.clock.now()
         if done:
-            execution.transition(
-                node, Phase.SUCCEEDED, now, output=self.secrets.redact(output) if output else {}
-            )
+            execution.transition(node, Phase.SUCCEEDED, now, output=output or {})
         elif now >= parse_iso(node.data["deadline"]):
             self._fail(execution, node, f"wait_until: still false after {timeout}", "timeout")
         else:

@@ -7,6 +7,7 @@ Called by :mod:`reconciler.validation.revision` for every workflow; returns a
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,9 @@ from reconciler.validation.context import BOOL_TYPES, LIST_TYPES, DocumentContex
 from reconciler.validation.params import check_params, literal_fits
 
 _WITH_KINDS = {"action", "workflow"}
+# A call of secret(), however spaced: ``secret ('a', 'b')``, ``.secret(``, a comment or a line
+# break before the parenthesis (CEL allows them all). A false hit on text fails closed.
+_SECRET_CALL = re.compile(r"\bsecret(?:\s|//[^\n]*(?:\n|$))*\(")
 _GROUP_FIELDS = ("steps", "parallel", "do")
 # Words CEL cannot select as a field (measured): `steps.in` or `params.null` would not parse.
 RESERVED = frozenset({"false", "in", "null", "true"})
@@ -343,7 +347,7 @@ class WorkflowChecker:
 
     def _no_secrets(self, value: Any, path: DocPath, audience: str) -> None:
         """``secret()`` where redacting the record cannot help: the value leaves the system."""
-        if "secret(" in str(value):
+        if _SECRET_CALL.search(str(value)):
             self.ctx.problem(path, f"secret() may not be used here: the value would be {audience}")
 
     def _check_action(self, name: str, raw: Mapping[str, Any] | None, path: DocPath) -> None:

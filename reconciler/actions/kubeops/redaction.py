@@ -8,13 +8,18 @@ recorded in executions and may reach reports and pull requests, so:
   the whole object as applied, env values included);
 - an env var whose name looks like a secret (TOKEN, PASSWORD, SECRET, KEY, ...) has its
   ``value`` redacted; ``valueFrom`` references (a Secret's name and key) are kept and never
-  resolved.
+  resolved;
+- any other env value loses its URL credentials (``DATABASE_URL=postgres://user:pass@db``
+  becomes ``postgres://***@db``), token-shaped parts and known secrets
+  (:func:`reconciler.redaction.text`): a name does not have to say it holds a credential.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from reconciler import redaction
 
 REDACTED = "<redacted>"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -41,6 +46,9 @@ def clean(value: Any) -> Any:
 
 
 def _env(var: Any) -> Any:
-    if isinstance(var, dict) and "value" in var and SECRET_NAME.search(str(var.get("name", ""))):
-        return {**var, "value": REDACTED}
+    if isinstance(var, dict) and "value" in var:
+        if SECRET_NAME.search(str(var.get("name", ""))):
+            return {**var, "value": REDACTED}
+        if isinstance(var["value"], str):
+            return {**clean(var), "value": redaction.text(var["value"])}
     return clean(var)
