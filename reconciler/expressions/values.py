@@ -44,6 +44,28 @@ def check_bounds(value: Any, name: str, limits: ExpressionLimits = DEFAULT.expre
             stack.extend((item, depth + 1) for item in current)
 
 
+def result_size(value: Any, limit: int) -> int:
+    """Roughly the JSON size of an evaluation's result (string lengths plus a few bytes per
+    item), counted only until it passes ``limit``: the run-time bound on what one evaluation
+    may hand on to records, templates and actions."""
+    size = 0
+    stack = [value]
+    while stack and size <= limit:
+        current = stack.pop()
+        if isinstance(current, str):
+            size += len(current) + 2
+        elif isinstance(current, dict):
+            size += 2 + 4 * len(current)
+            stack.extend(current.values())
+            stack.extend(current.keys())
+        elif isinstance(current, list):
+            size += 2 + len(current)
+            stack.extend(current)
+        else:
+            size += 8
+    return size
+
+
 def to_cel(value: Any) -> Any:
     """Make a Python value acceptable to CEL (tuples become lists, sets sorted lists)."""
     if isinstance(value, dict):

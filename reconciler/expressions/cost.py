@@ -1,0 +1,181 @@
+"""A compile-time estimate of the most an expression can build, and the refusal of those too big.
+
+cel-expr-python evaluates an expression in one C++ call that holds the GIL and cannot be
+interrupted: ``x.replace("a", "aaaaaaaaaa")`` chained ten times grows a 64 KiB label ten-billion
+fold, and nothing stops it once started. :func:`check` is called by
+:func:`~reconciler.expressions.compiler.compile_expression` on the checked tree
+(:mod:`reconciler.expressions.checked`) and raises ExpressionError when, in the worst case,
+
+- one value the expression builds (a string, list or map made by ``+``, ``replace``, ``join``,
+  ``format``, ``strings.quote``, a comprehension, ...) would exceed ``max_built_bytes``; or
+- all it builds, repeated by its loops, would exceed ``max_work_bytes``.
+
+The worst case supposes every value the expression reads (``alert.labels.x``, a list of pods) is
+as large as the input bounds allow: ``max_string_length`` in all, ``max_list_length`` items, and
+loops as long as the library's iteration budget (10,000 iterations per evaluation). Values that
+are only read (compared, indexed, passed through) cost nothing: the bound is on what is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reconciler.errors import ExpressionError
+from reconciler.expressions.checked import Checked, Node
+from reconciler.settings import ExpressionLimits
+
+ITERATION_BUDGET = 10_000  # cel-expr-python stops an evaluation after this many loop iterations
+_SCALAR = 32  # bytes a number, bool, timestamp or duration can take as text
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """Upper bounds for one node: the size of its value (bytes, or items plus their bytes), how
+    many items it can hold, and the bytes built while evaluating it once."""
+
+    size: float
+    count: float = 0.0
+    work: float = 0.0
+
+
+_ZERO = Bound(0.0)
+_BUILDING_ADD = {"add_string", "add_bytes", "add_list"}
+_SAME_SIZE = {"lowerAscii", "upperAscii", "trim", "substring", "reverse", "charAt", "string"}
+
+
+class _Estimate:
+    """One walk over a checked tree, with the limits and where to point in the source."""
+
+    def __init__(self, checked: Checked, source: str, limits: ExpressionLimits) -> None:
+        self.checked = checked
+        self.source = source
+        self.limits = limits
+        self.input = Bound(float(limits.max_string_length), float(limits.max_list_length))
+
+    def at(self, node: Node) -> str:
+        offset = self.checked.offsets.get(node.id)
+        return f"at column {offset + 1}: " if offset is not None else ""
+
+    def built(self, node: Node, bound: Bound, what: str) -> Bound:
+        """A value built by ``node``: refuse it if it can exceed the size limit."""
+        limit = self.limits.max_built_bytes
+        if bound.size > limit:
+            raise ExpressionError(
+                f"{self.at(node)}{what} can build a value of about {_human(bound.size)} from "
+                f"inputs of {_human(self.limits.max_string_length)}; the limit is {_human(limit)}. "
+                "Bound it: take a substring() first, or build less"
+            )
+        return Bound(bound.size, bound.count, bound.work + bound.size)
+
+    def walk(self, node: Node, names: dict[str, Bound], budget: int) -> Bound:
+        if node.kind == "const":
+            return Bound(float(len(node.text)) if node.text is not None else _SCALAR)
+        if node.kind == "ident":
+            return names.get(node.name, self.input)
+        if node.kind == "select":
+            operand = self.walk(node.children[0], names, budget) if node.children else self.input
+            return Bound(operand.size, operand.count, operand.work)
+        if node.kind in ("list", "struct"):
+            parts = [self.walk(child, names, budget) for child in node.children]
+            size = sum(p.size for p in parts) + len(parts)
+            literal = Bound(size, float(len(parts)), sum(p.work for p in parts))
+            return self.built(node, literal, "this literal") if node.kind == "list" else literal
+        if node.kind == "comprehension":
+            return self.comprehension(node, names, budget)
+        return self.call(node, names, budget)
+
+    def call(self, node: Node, names: dict[str, Bound], budget: int) -> Bound:
+        args = [self.walk(child, names, budget) for child in node.children]
+        work = sum(a.work for a in args)
+        overloads = set(self.checked.overloads.get(node.id, ()))
+        name = node.name
+        if name == "_+_" and overloads & _BUILDING_ADD:
+            size = sum(a.size for a in args)
+            return self.built(node, Bound(size, sum(a.count for a in args), work), "`+`")
+        if name == "replace" and len(args) >= 3:
+            return self.built(node, self.replace(node, args, work), "replace()")
+        if name == "join" and args:
+            separator = args[1].size if len(args) > 1 else 0.0
+            size = args[0].size + args[0].count * separator
+            return self.built(node, Bound(size, 0.0, work), "join()")
+        if name == "split" and args:
+            return self.built(node, Bound(args[0].size * 2 + 1, args[0].size + 1, work), "split()")
+        if name == "format" and args:
+            size = sum(a.size for a in args) * 2 + sum(a.count for a in args[1:]) * _SCALAR
+            return self.built(node, Bound(size, 0.0, work), "format()")
+        if name == "strings.quote" and args:
+            return self.built(node, Bound(args[0].size * 6 + 2, 0.0, work), "strings.quote()")
+        if name in _SAME_SIZE and args:
+            return self.built(node, Bound(max(args[0].size, _SCALAR), 0.0, work), f"{name}()")
+        if name in ("_?_:_", "_[_]", "orValue", "or", "value", "of", "dyn") and args:
+            # a choice among, or a part of, its arguments
+            largest = max(args, key=lambda a: a.size)
+            return Bound(largest.size, largest.count, work)
+        return Bound(_SCALAR, 0.0, work)  # a comparison, a size, a number, a bool
+
+    def replace(self, node: Node, args: list[Bound], work: float) -> Bound:
+        subject, new = args[0], args[2]
+        old = node.children[1]
+        limit = node.children[3].integer if len(node.children) > 3 else None
+        if limit is not None and 0 <= limit < 2**63:  # replace(old, new, n): at most n times
+            return Bound(subject.size + limit * new.size, 0.0, work)
+        if old.text:  # a literal: at most size/len(old) occurrences
+            occurrences = subject.size / len(old.text)
+            return Bound(subject.size + occurrences * max(0.0, new.size - len(old.text)), 0.0, work)
+        # old may be empty: new is inserted between every two characters
+        return Bound(subject.size + (subject.size + 1) * new.size, 0.0, work)
+
+    def comprehension(self, node: Node, names: dict[str, Bound], budget: int) -> Bound:
+        parts = node.parts
+        over = self.walk(parts["range"], names, budget) if "range" in parts else self.input
+        init = self.walk(parts["init"], names, budget) if "init" in parts else _ZERO
+        iterations = max(1, min(int(over.count), budget))
+        inner = max(1, budget // iterations)
+        # The body once with the item as large as the whole range, once with an empty item:
+        # what depends on the item adds up to at most the range over all iterations; the rest
+        # is repeated on every iteration.
+        full = {**names, node.name: over, node.accu: _ZERO}
+        empty = {**names, node.name: _ZERO, node.accu: _ZERO}
+        step = self._body(parts, full, inner)
+        step_empty = self._body(parts, empty, inner)
+        size = init.size + (step.size - step_empty.size) + iterations * step_empty.size
+        work = over.work + init.work + (step.work - step_empty.work) + iterations * step_empty.work
+        accumulated = Bound(size, init.count + iterations, work)
+        if work > self.limits.max_work_bytes:
+            raise ExpressionError(
+                f"{self.at(node)}this loop can build about {_human(work)} in all (up to "
+                f"{iterations:,} iterations over inputs of "
+                f"{_human(self.limits.max_string_length)}); the limit is "
+                f"{_human(self.limits.max_work_bytes)}. Build strings outside the loop, or "
+                "compare instead of building"
+            )
+        if "result" not in parts:
+            return accumulated
+        result = self.walk(parts["result"], {**names, node.accu: accumulated}, budget)
+        return Bound(result.size, result.count, work + result.work)
+
+    def _body(self, parts: dict[str, Node], names: dict[str, Bound], budget: int) -> Bound:
+        step = self.walk(parts["step"], names, budget) if "step" in parts else _ZERO
+        condition = self.walk(parts["condition"], names, budget) if "condition" in parts else _ZERO
+        return Bound(step.size, step.count, step.work + condition.work)
+
+
+def check(checked: Checked, source: str, limits: ExpressionLimits) -> Bound:
+    """Estimate the worst case of one expression; raise ExpressionError (with the column and the
+    reason) when it can build more than the limits allow."""
+    estimate = _Estimate(checked, source, limits)
+    bound = estimate.walk(checked.root, {}, ITERATION_BUDGET)
+    if bound.work > limits.max_work_bytes:
+        raise ExpressionError(
+            f"expression can build about {_human(bound.work)} in all from inputs of "
+            f"{_human(limits.max_string_length)}; the limit is {_human(limits.max_work_bytes)}. "
+            "Build less"
+        )
+    return bound
+
+
+def _human(size: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}".replace(".0 ", " ")
+    return f"{int(size)} bytes"
