@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-def _varint(data: bytes, at: int) -> tuple[int, int]:
+Buffer = memoryview  # slices of a memoryview are not copies, and the tree nests deep
+
+
+def _varint(data: Buffer, at: int) -> tuple[int, int]:
     result = shift = 0
     while True:
         byte = data[at]
@@ -23,36 +26,39 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
             return result, at
 
 
-def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
-    """(field number, value) pairs of one message: varints as int, length-delimited as bytes."""
-    found: list[tuple[int, int | bytes]] = []
-    at = 0
-    while at < len(data):
-        key, at = _varint(data, at)
-        number, wire = key >> 3, key & 7
-        value: int | bytes
-        if wire == 0:
-            value, at = _varint(data, at)
-        elif wire == 2:
-            size, at = _varint(data, at)
-            value, at = data[at : at + size], at + size
+def _fields(data: Buffer) -> list[tuple[int, int | Buffer]]:
+    """(field number, value) pairs of one message: varints as int, length-delimited as views."""
+    found: list[tuple[int, int | Buffer]] = []
+    at, end = 0, len(data)
+    while at < end:
+        key = data[at]  # one-byte varints are the rule here: a fast path for them
+        key, at = (key, at + 1) if key < 0x80 else _varint(data, at)
+        wire = key & 7
+        value: int | Buffer
+        if wire == 0 or wire == 2:
+            size = data[at]
+            size, at = (size, at + 1) if size < 0x80 else _varint(data, at)
+            if wire == 0:
+                value = size
+            else:
+                value, at = data[at : at + size], at + size
         elif wire in (1, 5):  # fixed 64 / 32 bits (doubles, floats): skipped, never needed
             width = 8 if wire == 1 else 4
             value, at = data[at : at + width], at + width
         else:
             raise ValueError(f"unsupported protobuf wire type {wire}")
-        found.append((number, value))
+        found.append((key >> 3, value))
     return found
 
 
-def _bytes(pairs: list[tuple[int, int | bytes]], number: int) -> bytes | None:
+def _bytes(pairs: list[tuple[int, int | Buffer]], number: int) -> Buffer | None:
     for key, value in pairs:
-        if key == number and isinstance(value, bytes):
+        if key == number and isinstance(value, memoryview):
             return value
     return None
 
 
-def _int(pairs: list[tuple[int, int | bytes]], number: int) -> int:
+def _int(pairs: list[tuple[int, int | Buffer]], number: int) -> int:
     for key, value in pairs:
         if key == number and isinstance(value, int):
             return value
@@ -77,11 +83,11 @@ class Node:
 _COMPREHENSION = {2: "range", 4: "init", 5: "condition", 6: "step", 7: "result"}
 
 
-def _node(data: bytes) -> Node:
+def _node(data: Buffer) -> Node:
     pairs = _fields(data)
     node_id = _int(pairs, 2)
     for number, value in pairs:
-        if not isinstance(value, bytes):
+        if not isinstance(value, memoryview):
             continue
         if number == 3:
             return _constant(node_id, value)
@@ -94,12 +100,12 @@ def _node(data: bytes) -> Node:
             return Node(node_id, "select", name=_text(_bytes(inner, 2)), children=children)
         if number == 6:
             inner = _fields(value)
-            target = [_node(v) for k, v in inner if k == 1 and isinstance(v, bytes)]
-            args = [_node(v) for k, v in inner if k == 3 and isinstance(v, bytes)]
+            target = [_node(v) for k, v in inner if k == 1 and isinstance(v, memoryview)]
+            args = [_node(v) for k, v in inner if k == 3 and isinstance(v, memoryview)]
             name = _text(_bytes(inner, 2))
             return Node(node_id, "call", name=name, children=(*target, *args))
         if number == 7:
-            elements = [_node(v) for k, v in _fields(value) if k == 1 and isinstance(v, bytes)]
+            elements = [_node(v) for k, v in _fields(value) if k == 1 and isinstance(v, memoryview)]
             return Node(node_id, "list", children=tuple(elements))
         if number == 8:
             return Node(node_id, "struct", children=_entries(value))
@@ -108,35 +114,35 @@ def _node(data: bytes) -> Node:
     return Node(node_id, "const")
 
 
-def _constant(node_id: int, data: bytes) -> Node:
+def _constant(node_id: int, data: Buffer) -> Node:
     pairs = _fields(data)
     text = _bytes(pairs, 6)
     if text is None:
         text = _bytes(pairs, 7)  # bytes_value
     if text is not None:
-        return Node(node_id, "const", text=text.decode("utf-8", "replace"))
+        return Node(node_id, "const", text=_text(text))
     integer = next((v for k, v in pairs if k in (3, 4) and isinstance(v, int)), None)
     return Node(node_id, "const", integer=integer)
 
 
-def _entries(data: bytes) -> tuple[Node, ...]:
+def _entries(data: Buffer) -> tuple[Node, ...]:
     """Keys and values of a map or message literal, flattened."""
     found: list[Node] = []
     for number, entry in _fields(data):
-        if number != 2 or not isinstance(entry, bytes):
+        if number != 2 or not isinstance(entry, memoryview):
             continue
         for key, value in _fields(entry):
-            if key in (3, 4) and isinstance(value, bytes):
+            if key in (3, 4) and isinstance(value, memoryview):
                 found.append(_node(value))
     return tuple(found)
 
 
-def _comprehension(node_id: int, data: bytes) -> Node:
+def _comprehension(node_id: int, data: Buffer) -> Node:
     pairs = _fields(data)
     parts = {
         _COMPREHENSION[k]: _node(v)
         for k, v in pairs
-        if k in _COMPREHENSION and isinstance(v, bytes)
+        if k in _COMPREHENSION and isinstance(v, memoryview)
     }
     return Node(
         node_id,
@@ -147,22 +153,31 @@ def _comprehension(node_id: int, data: bytes) -> Node:
     )
 
 
-def _text(data: bytes | None) -> str:
-    return data.decode("utf-8", "replace") if data is not None else ""
+def _text(data: Buffer | None) -> str:
+    return bytes(data).decode("utf-8", "replace") if data is not None else ""
 
 
 @dataclass(frozen=True, slots=True)
 class Checked:
-    """A checked expression: its root, the overloads chosen per call, offsets per node."""
+    """A checked expression: its root and the overloads the checker chose for each call."""
 
     root: Node
     overloads: dict[int, tuple[str, ...]]
-    offsets: dict[int, int]
+    source_info: Buffer = field(default_factory=lambda: memoryview(b""))
+
+    def offset(self, node_id: int) -> int | None:
+        """Where a node starts in the source (0-based), decoded only when an error needs it."""
+        for number, entry in _fields(self.source_info):
+            if number == 4 and isinstance(entry, memoryview):
+                pairs = _fields(entry)
+                if _int(pairs, 1) == node_id:
+                    return _int(pairs, 2)
+        return None
 
 
 def read(serialized: bytes) -> Checked:
     """Decode ``Expression.serialize()``; raise ValueError if it is not a CheckedExpr."""
-    wrapper = _fields(serialized)
+    wrapper = _fields(memoryview(serialized))
     type_url = _text(_bytes(wrapper, 1))
     payload = _bytes(wrapper, 2)
     if not type_url.endswith("cel.expr.CheckedExpr") or payload is None:
@@ -173,14 +188,9 @@ def read(serialized: bytes) -> Checked:
         raise ValueError("checked CEL expression without a tree")
     overloads: dict[int, tuple[str, ...]] = {}
     for number, entry in checked:
-        if number == 2 and isinstance(entry, bytes):
+        if number == 2 and isinstance(entry, memoryview):
             pairs = _fields(entry)
-            reference = _fields(_bytes(pairs, 2) or b"")
-            ids = tuple(_text(v) for k, v in reference if k == 3 and isinstance(v, bytes))
+            reference = _fields(_bytes(pairs, 2) or memoryview(b""))
+            ids = tuple(_text(v) for k, v in reference if k == 3 and isinstance(v, memoryview))
             overloads[_int(pairs, 1)] = ids
-    offsets: dict[int, int] = {}
-    for number, entry in _fields(_bytes(checked, 5) or b""):
-        if number == 4 and isinstance(entry, bytes):
-            pairs = _fields(entry)
-            offsets[_int(pairs, 1)] = _int(pairs, 2)
-    return Checked(_node(root), overloads, offsets)
+    return Checked(_node(root), overloads, _bytes(checked, 5) or memoryview(b""))

@@ -25,6 +25,7 @@ from reconciler.expressions.checked import Checked, Node
 from reconciler.settings import ExpressionLimits
 
 ITERATION_BUDGET = 10_000  # cel-expr-python stops an evaluation after this many loop iterations
+MAX_NESTING = 5  # loops within loops; also keeps the estimate's own walk small (3 ** depth)
 _SCALAR = 32  # bytes a number, bool, timestamp or duration can take as text
 
 
@@ -39,6 +40,23 @@ class Bound:
 
 
 _ZERO = Bound(0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """Where the walk is: the loop variables in scope, the iterations left, the loop depth."""
+
+    names: dict[str, Bound]
+    budget: int
+    depth: int
+
+    def bind(self, names: dict[str, Bound]) -> _Frame:
+        return _Frame({**self.names, **names}, self.budget, self.depth)
+
+    def inner(self, names: dict[str, Bound], budget: int) -> _Frame:
+        return _Frame({**self.names, **names}, max(1, budget), self.depth + 1)
+
+
 _BUILDING_ADD = {"add_string", "add_bytes", "add_list"}
 _SAME_SIZE = {"lowerAscii", "upperAscii", "trim", "substring", "reverse", "charAt", "string"}
 
@@ -51,9 +69,11 @@ class _Estimate:
         self.source = source
         self.limits = limits
         self.input = Bound(float(limits.max_string_length), float(limits.max_list_length))
+        self.memo: dict[tuple[object, ...], Bound] = {}
+        self.free: dict[int, tuple[tuple[str, ...], bool]] = {}
 
     def at(self, node: Node) -> str:
-        offset = self.checked.offsets.get(node.id)
+        offset = self.checked.offset(node.id)
         return f"at column {offset + 1}: " if offset is not None else ""
 
     def built(self, node: Node, bound: Bound, what: str) -> Bound:
@@ -67,25 +87,52 @@ class _Estimate:
             )
         return Bound(bound.size, bound.count, bound.work + bound.size)
 
-    def walk(self, node: Node, names: dict[str, Bound], budget: int) -> Bound:
+    def walk(self, node: Node, frame: _Frame) -> Bound:
+        """The bound of one node, memoized: a loop's body is walked three times per enclosing
+        loop pass, and most of it does not depend on what changes between the passes."""
+        free, loops = self._free(node)
+        key = (
+            node.id,
+            tuple(frame.names.get(name) for name in free),
+            (frame.budget, frame.depth) if loops else None,
+        )
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self._walk(node, frame)
+        return found
+
+    def _free(self, node: Node) -> tuple[tuple[str, ...], bool]:
+        """The identifiers a subtree names (sorted), and whether it holds a loop."""
+        found = self.free.get(node.id)
+        if found is None:
+            names: set[str] = {node.name} if node.kind == "ident" else set()
+            loops = node.kind == "comprehension"
+            for child in (*node.children, *node.parts.values()):
+                child_names, child_loops = self._free(child)
+                names.update(child_names)
+                loops = loops or child_loops
+            found = self.free[node.id] = (tuple(sorted(names)), loops)
+        return found
+
+    def _walk(self, node: Node, frame: _Frame) -> Bound:
         if node.kind == "const":
             return Bound(float(len(node.text)) if node.text is not None else _SCALAR)
         if node.kind == "ident":
-            return names.get(node.name, self.input)
+            return frame.names.get(node.name, self.input)
         if node.kind == "select":
-            operand = self.walk(node.children[0], names, budget) if node.children else self.input
+            operand = self.walk(node.children[0], frame) if node.children else self.input
             return Bound(operand.size, operand.count, operand.work)
         if node.kind in ("list", "struct"):
-            parts = [self.walk(child, names, budget) for child in node.children]
+            parts = [self.walk(child, frame) for child in node.children]
             size = sum(p.size for p in parts) + len(parts)
             literal = Bound(size, float(len(parts)), sum(p.work for p in parts))
             return self.built(node, literal, "this literal") if node.kind == "list" else literal
         if node.kind == "comprehension":
-            return self.comprehension(node, names, budget)
-        return self.call(node, names, budget)
+            return self.comprehension(node, frame)
+        return self.call(node, frame)
 
-    def call(self, node: Node, names: dict[str, Bound], budget: int) -> Bound:
-        args = [self.walk(child, names, budget) for child in node.children]
+    def call(self, node: Node, frame: _Frame) -> Bound:
+        args = [self.walk(child, frame) for child in node.children]
         work = sum(a.work for a in args)
         overloads = set(self.checked.overloads.get(node.id, ()))
         name = node.name
@@ -125,21 +172,29 @@ class _Estimate:
         # old may be empty: new is inserted between every two characters
         return Bound(subject.size + (subject.size + 1) * new.size, 0.0, work)
 
-    def comprehension(self, node: Node, names: dict[str, Bound], budget: int) -> Bound:
+    def comprehension(self, node: Node, frame: _Frame) -> Bound:
         parts = node.parts
-        over = self.walk(parts["range"], names, budget) if "range" in parts else self.input
-        init = self.walk(parts["init"], names, budget) if "init" in parts else _ZERO
-        iterations = max(1, min(int(over.count), budget))
-        inner = max(1, budget // iterations)
-        # The body once with the item as large as the whole range, once with an empty item:
-        # what depends on the item adds up to at most the range over all iterations; the rest
-        # is repeated on every iteration.
-        full = {**names, node.name: over, node.accu: _ZERO}
-        empty = {**names, node.name: _ZERO, node.accu: _ZERO}
-        step = self._body(parts, full, inner)
-        step_empty = self._body(parts, empty, inner)
-        size = init.size + (step.size - step_empty.size) + iterations * step_empty.size
-        work = over.work + init.work + (step.work - step_empty.work) + iterations * step_empty.work
+        if frame.depth >= MAX_NESTING:
+            raise ExpressionError(
+                f"{self.at(node)}loops are nested more than {MAX_NESTING} deep; nest fewer"
+            )
+        over = self.walk(parts["range"], frame) if "range" in parts else self.input
+        init = self.walk(parts["init"], frame) if "init" in parts else _ZERO
+        iterations = max(1, min(int(over.count), frame.budget))
+        # What depends on the item adds up, over all iterations, to at most what the body
+        # builds from one item as large as the whole range (inner loops may then take the whole
+        # budget); what does not is repeated on every iteration (inner loops sharing the budget).
+        full = frame.inner({node.name: over, node.accu: _ZERO}, frame.budget)
+        empty = frame.inner({node.name: _ZERO, node.accu: _ZERO}, frame.budget)
+        shared = frame.inner({node.name: _ZERO, node.accu: _ZERO}, frame.budget // iterations)
+        step = self._body(parts, full)
+        alone = self._body(parts, empty)
+        repeated = self._body(parts, shared)
+        size = max(init.size, step.size)  # exists(), all(): the step replaces the accumulator
+        if self._accumulates(parts.get("step"), node.accu):  # map(), filter(): appends to it
+            size = init.size + max(0.0, step.size - alone.size) + iterations * repeated.size
+        work = over.work + init.work + max(0.0, step.work - alone.work)
+        work += iterations * repeated.work
         accumulated = Bound(size, init.count + iterations, work)
         if work > self.limits.max_work_bytes:
             raise ExpressionError(
@@ -151,12 +206,22 @@ class _Estimate:
             )
         if "result" not in parts:
             return accumulated
-        result = self.walk(parts["result"], {**names, node.accu: accumulated}, budget)
+        result = self.walk(parts["result"], frame.bind({node.accu: accumulated}))
         return Bound(result.size, result.count, work + result.work)
 
-    def _body(self, parts: dict[str, Node], names: dict[str, Bound], budget: int) -> Bound:
-        step = self.walk(parts["step"], names, budget) if "step" in parts else _ZERO
-        condition = self.walk(parts["condition"], names, budget) if "condition" in parts else _ZERO
+    def _accumulates(self, step: Node | None, accu: str) -> bool:
+        """Whether a loop's step appends to its accumulator (``accu + [...]``)."""
+        if step is None:
+            return False
+        if step.kind == "call" and step.name == "_+_":
+            building = set(self.checked.overloads.get(step.id, ())) & _BUILDING_ADD
+            if building and any(c.kind == "ident" and c.name == accu for c in step.children):
+                return True
+        return any(self._accumulates(child, accu) for child in step.children)
+
+    def _body(self, parts: dict[str, Node], frame: _Frame) -> Bound:
+        step = self.walk(parts["step"], frame) if "step" in parts else _ZERO
+        condition = self.walk(parts["condition"], frame) if "condition" in parts else _ZERO
         return Bound(step.size, step.count, step.work + condition.work)
 
 
@@ -164,7 +229,7 @@ def check(checked: Checked, source: str, limits: ExpressionLimits) -> Bound:
     """Estimate the worst case of one expression; raise ExpressionError (with the column and the
     reason) when it can build more than the limits allow."""
     estimate = _Estimate(checked, source, limits)
-    bound = estimate.walk(checked.root, {}, ITERATION_BUDGET)
+    bound = estimate.walk(checked.root, _Frame({}, ITERATION_BUDGET, 0))
     if bound.work > limits.max_work_bytes:
         raise ExpressionError(
             f"expression can build about {_human(bound.work)} in all from inputs of "
