@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
 Buffer = memoryview  # slices of a memoryview are not copies, and the tree nests deep
 
 

@@ -149,6 +149,11 @@ class Intake:
             result = active.matcher.match(alert, now)
             for policy, error in result.errors:
                 log.warning("policy match failed", policy=policy, alert=alert.name, error=error)
+            if alert.status == "firing":  # too large to evaluate: say so, policy by policy
+                decided.extend(
+                    self._decide(record, m, "error", m.error or "", revision=active.name)
+                    for m in result.unevaluated
+                )
             for match in result.matches:
                 prior = started.get(_key(record, match.policy.name))
                 if alert.status == "resolved":

@@ -359,7 +359,8 @@ def test_a_long_string_is_refused_with_a_clear_message() -> None:
     with pytest.raises(ExpressionError) as caught:
         check_bounds({"log": "x" * 11}, "steps.inspect.output", SMALL)
     assert (
-        str(caught.value) == "steps.inspect.output holds a string of 11 characters; the limit is 10"
+        str(caught.value)
+        == "steps.inspect.output.log holds a string of 11 characters; the limit is 10"
     )
 
 
@@ -382,7 +383,7 @@ def test_a_large_map_is_refused_with_a_clear_message() -> None:
 def test_deep_nesting_is_refused_with_a_clear_message() -> None:
     with pytest.raises(ExpressionError) as caught:
         check_bounds({"a": {"b": {"c": 1}}}, "steps.inspect.output", SMALL)
-    assert str(caught.value) == "steps.inspect.output is nested deeper than 2 levels"
+    assert str(caught.value) == "steps.inspect.output.a.b.c is nested deeper than 2 levels"
 
 
 def test_default_bounds_refuse_what_the_settings_say() -> None:
