@@ -63,7 +63,8 @@ class ExpressionLimits(_Section):
         description="most bytes an expression may build in all (loops included), estimated",
     )
     max_result_bytes: int = Field(
-        4 * 1024 * 1024, description="largest result of one evaluation, measured at run time"
+        16 * 1024 * 1024,
+        description="largest result of one evaluation (JSON), measured at run time",
     )
 
 

@@ -245,6 +245,8 @@ def compile_expression(source: str, scope: Scope, where: object = "") -> Express
 
 def _check_cost(program: Any, source: str, where: object) -> None:
     """Refuse an expression that can build too much (see :mod:`.cost`) before it ever runs."""
+    if not cost.may_build(source):
+        return
     try:
         tree = checked.read(program.serialize())
     except (ValueError, IndexError) as exc:  # a library change: fail loudly, not open

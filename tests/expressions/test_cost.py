@@ -109,7 +109,7 @@ def test_something_else_than_a_checked_expression_is_not_read() -> None:
 
 def test_a_result_larger_than_the_bound_fails_the_evaluation_saying_why() -> None:
     # Passing a large input through builds nothing, so it compiles; its result is still bounded.
-    big = ["x" * 60_000] * 100  # 6 MB: within the input bounds, over max_result_bytes
+    big = ["x" * 60_000] * 300  # 18 MB: within the input bounds, over max_result_bytes
     expression = compile_expression("params.big", Scope.STEP, where="wf.yaml:3:5: spec.outputs.x")
     activation = Activation(Scope.STEP, {"params": {"big": big}})
 
@@ -120,7 +120,7 @@ def test_a_result_larger_than_the_bound_fails_the_evaluation_saying_why() -> Non
     assert f"the limit is {DEFAULT.expressions.max_result_bytes:,}" in caught.value.message
     assert caught.value.where == "wf.yaml:3:5: spec.outputs.x"
     small = compile_expression("params.big.size()", Scope.STEP).evaluate(activation)
-    assert small == 100
+    assert small == 300
 
 
 def test_loops_nested_too_deep_are_refused() -> None:
@@ -128,3 +128,33 @@ def test_loops_nested_too_deep_are_refused() -> None:
 
     assert "loops are nested more than 5 deep" in refusal(nested)
     compile_expression("cluster.pods.all(a, " * 5 + "true" + ")" * 5, Scope.GUARDRAIL)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'alert.labels.a + "x"',
+        'alert.labels.a.replace("a", "b")',
+        "[alert.labels.a]",
+        "{'k': alert.labels.a}",
+        "cluster.pods.all(p, true)",
+        "cluster.pods.exists_one(p, true)",
+        "cluster.pods.map(p, p)",
+        "cluster.pods.filter(p, true)",
+        'alert.labels.a.split(",")',
+        "strings.quote(alert.labels.a)",
+        'alert.labels.a.lowerAscii() == "x"',
+        '"%s".format([1])',
+        "string(action.params.replicas)",
+        "optional.of(alert.labels.a).optMap(v, v).orValue('')",
+    ],
+)
+def test_every_construct_the_estimate_counts_is_seen_by_the_quick_filter(source: str) -> None:
+    assert cost.may_build(source)
+
+
+def test_plain_conditions_skip_the_estimate() -> None:
+    assert not cost.may_build(
+        'alert.labels.alertname == "KubePodCrashLooping" && has(alert.labels.pod) '
+        '&& alert.labels.namespace.startsWith("prod") && size(cluster.pods) > 3'
+    )
