@@ -91,6 +91,8 @@ class _Estimate:
     def walk(self, node: Node, frame: _Frame) -> Bound:
         """The bound of one node, memoized: a loop's body is walked three times per enclosing
         loop pass, and most of it does not depend on what changes between the passes."""
+        if not frame.names:  # outside any loop each node is walked once: nothing to share
+            return self._walk(node, frame)
         free, loops = self._free(node)
         key = (
             node.id,
