@@ -59,6 +59,24 @@ class _Frame:
 
 
 _BUILDING_ADD = {"add_string", "add_bytes", "add_list"}
+_SCALAR_FUNCTIONS = {
+    *(
+        "_==_",
+        "_!=_",
+        "_<_",
+        "_<=_",
+        "_>_",
+        "_>=_",
+        "_&&_",
+        "_||_",
+        "!_",
+        "@in",
+        "@not_strictly_false",
+    ),
+    *("_-_", "_*_", "_/_", "_%_", "-_", "size", "contains", "startsWith", "endsWith", "matches"),
+    *("has", "int", "uint", "double", "bool", "timestamp", "duration", "type", "indexOf"),
+    *("lastIndexOf", "hasValue", "exists_one"),
+}
 _SAME_SIZE = {"lowerAscii", "upperAscii", "trim", "substring", "reverse", "charAt", "string"}
 
 
@@ -157,11 +175,12 @@ class _Estimate:
             return self.built(node, Bound(args[0].size * 6 + 2, 0.0, work), "strings.quote()")
         if name in _SAME_SIZE and args:
             return self.built(node, Bound(max(args[0].size, _SCALAR), 0.0, work), f"{name}()")
-        if name in ("_?_:_", "_[_]", "orValue", "or", "value", "of", "dyn") and args:
-            # a choice among, or a part of, its arguments
-            largest = max(args, key=lambda a: a.size)
-            return Bound(largest.size, largest.count, work)
-        return Bound(_SCALAR, 0.0, work)  # a comparison, a size, a number, a bool
+        if name in _SCALAR_FUNCTIONS or name.startswith(("math.", "get")) or not args:
+            return Bound(_SCALAR, 0.0, work)  # a comparison, a size, a number, a bool, a time
+        # Anything else (_?_:_, _[_], orValue, dyn, bytes, ...) is taken to be no larger than
+        # its largest argument: a choice among them, a part or a conversion of one.
+        largest = max(args, key=lambda a: a.size)
+        return Bound(largest.size, largest.count, work)
 
     def replace(self, node: Node, args: list[Bound], work: float) -> Bound:
         subject, new = args[0], args[2]

@@ -75,6 +75,8 @@ def test_building_the_same_string_on_every_iteration_of_a_loop_is_refused(source
         'alert.labels.instance.split(",").map(s, s.trim())',
         '"%s-%s".format([alert.labels.namespace, alert.labels.pod])',
         "size(history) + action.params.replicas > 3",
+        'cluster.pods.map(p, action.namespace == "x").all(b, b)',  # booleans, not strings
+        'timestamp(alert.startsAt) < now - duration("5m")',
     ],
 )
 def test_ordinary_expressions_are_accepted(source: str) -> None:
