@@ -53,6 +53,19 @@ class ExpressionLimits(_Section):
     # map() and filter() in cel-expr-python 0.1.3 are quadratic: ~0.3 s over 2,000 items.
     max_list_length: int = Field(2_000, description="longest list or map handed to an expression")
     max_depth: int = Field(32, description="deepest nesting of values handed to an expression")
+    # Estimated at compile time from the checked tree (reconciler/expressions/cost.py): the
+    # library holds the GIL for a whole evaluation, ~40 ns per byte a replace() builds.
+    max_built_bytes: int = Field(
+        1024 * 1024, description="largest value an expression may build, estimated worst case"
+    )
+    max_work_bytes: int = Field(
+        4 * 1024 * 1024,
+        description="most bytes an expression may build in all (loops included), estimated",
+    )
+    max_result_bytes: int = Field(
+        16 * 1024 * 1024,
+        description="largest result of one evaluation (JSON), measured at run time",
+    )
 
 
 class ServiceSettings(_Section):

@@ -24,8 +24,8 @@ from cel_expr_python import cel
 from cel_expr_python.ext import ext_math, ext_optional, ext_strings
 
 from reconciler.errors import ExpressionError
-from reconciler.expressions import reads
-from reconciler.expressions.values import to_json
+from reconciler.expressions import checked, cost, reads
+from reconciler.expressions.values import result_size, to_json
 from reconciler.settings import DEFAULT
 
 _MAP = cel.Type.Map(cel.Type.STRING, cel.Type.DYN)
@@ -148,6 +148,7 @@ def variables(scope: Scope) -> list[str]:
     return sorted(_VARIABLES[scope])
 
 
+_SMALL = (bool, int, float, type(None))
 _CEL_LOCATION = re.compile(r"<input>:(\d+):(\d+): ")
 
 
@@ -169,7 +170,15 @@ class Expression:
             raise self._failed(_clean(str(exc)), activation) from exc
         if result.type() == cel.Type.ERROR:
             raise self._failed(_clean(str(result.value())), activation)
-        return to_json(result.plain_value())
+        value = to_json(result.plain_value())
+        if not isinstance(value, _SMALL):
+            limit = DEFAULT.expressions.max_result_bytes
+            size = result_size(value, limit)
+            if size > limit:
+                raise self._failed(
+                    f"the result is over {size:,} bytes; the limit is {limit:,}", activation
+                )
+        return value
 
     def _failed(self, message: str, activation: Activation) -> ExpressionError:
         return ExpressionError(
@@ -226,11 +235,30 @@ def compile_expression(source: str, scope: Scope, where: object = "") -> Express
             raise ExpressionError(
                 _compile_message(str(exc), scope), source=source, where=str(where)
             ) from exc
+        _check_cost(program, source, where)
         cached = (program, program.return_type().name())
         if len(_cache) >= _CACHE_LIMIT:
             _cache.clear()
         _cache[key] = cached
     return Expression(source, scope, cached[0], cached[1], where)
+
+
+def _check_cost(program: Any, source: str, where: object) -> None:
+    """Refuse an expression that can build too much (see :mod:`.cost`) before it ever runs."""
+    if not cost.may_build(source):
+        return
+    try:
+        tree = checked.read(program.serialize())
+    except (ValueError, IndexError) as exc:  # a library change: fail loudly, not open
+        raise ExpressionError(
+            f"cannot estimate the cost of this expression ({exc}); please report it",
+            source=source,
+            where=str(where),
+        ) from exc
+    try:
+        cost.check(tree, source, DEFAULT.expressions)
+    except ExpressionError as exc:
+        raise ExpressionError(exc.message, source=source, where=str(where)) from exc
 
 
 _type_checks: dict[tuple[Scope, Typed, str], str | None] = {}

@@ -18,30 +18,80 @@ from reconciler.settings import DEFAULT, ExpressionLimits
 
 
 def check_bounds(value: Any, name: str, limits: ExpressionLimits = DEFAULT.expressions) -> None:
-    """Raise ExpressionError if ``value`` is too large or too deep to hand to CEL."""
+    """Raise ExpressionError if ``value`` is too large or too deep to hand to CEL, naming where
+    (``alert.labels.description holds a string of ...``)."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         current, depth = stack.pop()
-        if depth > limits.max_depth:
-            raise ExpressionError(f"{name} is nested deeper than {limits.max_depth} levels")
-        if isinstance(current, str):
-            if len(current) > limits.max_string_length:
-                raise ExpressionError(
-                    f"{name} holds a string of {len(current)} characters; the limit is {limits.max_string_length}"
-                )
-        elif isinstance(current, dict):
-            if len(current) > limits.max_list_length:
-                raise ExpressionError(
-                    f"{name} holds a map of {len(current)} entries; the limit is {limits.max_list_length}"
-                )
+        if _problem(current, depth, limits) is not None:
+            path, problem = _locate(value, name, 0, limits) or (name, "is too large")
+            raise ExpressionError(f"{path} {problem}")
+        if isinstance(current, dict):
             stack.extend((item, depth + 1) for item in current.values())
             stack.extend((key, depth + 1) for key in current if isinstance(key, str))
         elif isinstance(current, list | tuple):
-            if len(current) > limits.max_list_length:
-                raise ExpressionError(
-                    f"{name} holds a list of {len(current)} items; the limit is {limits.max_list_length}"
-                )
             stack.extend((item, depth + 1) for item in current)
+
+
+def _problem(value: Any, depth: int, limits: ExpressionLimits) -> str | None:
+    if depth > limits.max_depth:
+        return f"is nested deeper than {limits.max_depth} levels"
+    if isinstance(value, str) and len(value) > limits.max_string_length:
+        return f"holds a string of {len(value)} characters; the limit is {limits.max_string_length}"
+    if isinstance(value, dict | list | tuple) and len(value) > limits.max_list_length:
+        kind = (
+            f"a map of {len(value)} entries"
+            if isinstance(value, dict)
+            else (f"a list of {len(value)} items")
+        )
+        return f"holds {kind}; the limit is {limits.max_list_length}"
+    return None
+
+
+def _locate(value: Any, path: str, depth: int, limits: ExpressionLimits) -> tuple[str, str] | None:
+    """The path of the first part of ``value`` over the bounds, and what is wrong with it (only
+    walked once a bound is known to be exceeded)."""
+    problem = _problem(value, depth, limits)
+    if problem is not None:
+        return path, problem
+    children: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            text = str(key) if len(str(key)) <= 64 else str(key)[:61] + "..."
+            label = f"{path}.{text}" if text.isidentifier() else f"{path}[{text!r}]"
+            key_problem = _problem(key, 0, limits) if isinstance(key, str) else None
+            if key_problem is not None:
+                return f"a key of {path}", key_problem
+            children.append((label, item))
+    elif isinstance(value, list | tuple):
+        children = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    for label, item in children:
+        found = _locate(item, label, depth + 1, limits)
+        if found is not None:
+            return found
+    return None
+
+
+def result_size(value: Any, limit: int) -> int:
+    """Roughly the JSON size of an evaluation's result (string lengths plus a few bytes per
+    item), counted only until it passes ``limit``: the run-time bound on what one evaluation
+    may hand on to records, templates and actions."""
+    size = 0
+    stack = [value]
+    while stack and size <= limit:
+        current = stack.pop()
+        if isinstance(current, str):
+            size += len(current) + 2
+        elif isinstance(current, dict):
+            size += 2 + 4 * len(current)
+            stack.extend(current.values())
+            stack.extend(current.keys())
+        elif isinstance(current, list):
+            size += 2 + len(current)
+            stack.extend(current)
+        else:
+            size += 8
+    return size
 
 
 def to_cel(value: Any) -> Any:

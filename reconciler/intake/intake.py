@@ -17,6 +17,7 @@ creates: a crash leaves both or neither, never a second start. A resolved alert 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +40,8 @@ from reconciler.validation.compiled import Revision
 
 log = structlog.get_logger("reconciler.intake")
 PAGE = 500  # alerts evaluated per pass: a bulk delivery takes a few round trips, not dozens
+TURN = 0.005  # seconds of matching at most before the event loop serves others (one alert's
+# evaluation is bounded by the compile-time estimate, reconciler/expressions/cost.py)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Intake:
         *,
         dry_run: bool = False,
         load: Load | None = None,
+        turn: float = TURN,
     ) -> None:
         self.store = store
         self.load = load or Load()  # alerts queued, bodies in flight, and their bounds
@@ -74,6 +78,7 @@ class Intake:
         self.metrics = metrics or Metrics()
         self.clock = clock or SystemClock()
         self.active: Active | None = None
+        self.turn = turn  # seconds of matching before the event loop gets a turn
         self._wake = asyncio.Event()
 
     def activate(self, name: str, revision: Revision) -> None:
@@ -142,13 +147,24 @@ class Intake:
         starts: list[tuple[dict[str, Any], Alert, Match, dict[str, Any]]] = []
         cancels: list[tuple[dict[str, Any], Match, dict[str, Any]]] = []
         decided: list[dict[str, Any]] = []
+        turn = time.monotonic()
         for record in page:
             if not active.matcher.could_match(record["labels"].get("alertname", "")):
                 continue  # no policy for it: evaluated, nothing to decide
             alert = records.from_record(record)
             result = active.matcher.match(alert, now)
+            if time.monotonic() - turn >= self.turn:
+                # The library holds the GIL for a whole evaluation (a worker thread would not
+                # free the loop): give the webhook and API a turn between alerts instead.
+                await asyncio.sleep(0)
+                turn = time.monotonic()
             for policy, error in result.errors:
                 log.warning("policy match failed", policy=policy, alert=alert.name, error=error)
+            if alert.status == "firing":  # too large to evaluate: say so, policy by policy
+                decided.extend(
+                    self._decide(record, m, "error", m.error or "", revision=active.name)
+                    for m in result.unevaluated
+                )
             for match in result.matches:
                 prior = started.get(_key(record, match.policy.name))
                 if alert.status == "resolved":

@@ -72,8 +72,8 @@ def evaluate(
         return []
     view = cluster.snapshot()
     try:
-        check_bounds(view, "the cluster view")
-        check_bounds(list(history), "the history")
+        check_bounds(view, "cluster")
+        check_bounds(list(history), "history")
     except ExpressionError as exc:
         # Too much to hand to CEL safely: every rule that applies denies (fail closed), saying why.
         message = f"{exc.message}; narrow the cluster view or raise the expression limits"

@@ -39,6 +39,9 @@ class MatchResult:
     matches: list[Match] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (policy, why its match errored)
     evaluated: int = 0
+    # The alert is over the input bounds, so no policy could be evaluated: each policy that
+    # could have matched it, with the reason (the intake records an ``error`` decision for each).
+    unevaluated: list[Match] = field(default_factory=list)
 
 
 class Matcher:
@@ -70,7 +73,12 @@ class Matcher:
         try:
             check_bounds(view, "alert")
         except ExpressionError as exc:
-            result.errors.append(("*", exc.message))
+            reason = f"the alert was not evaluated: {exc.message}"
+            result.errors.append(("*", reason))
+            result.unevaluated = [
+                Match(policy, policy.definition.spec.workflow, {}, alert.fingerprint, reason)
+                for policy in self.candidates(alert)
+            ]
             return result
         activation = Activation(Scope.MATCH, {"alert": view, "now": now or datetime.now(UTC)})
         for policy in self.candidates(alert):

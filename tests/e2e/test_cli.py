@@ -257,3 +257,16 @@ def test_run_takes_its_interval_as_a_duration_and_refuses_one_it_cannot_read() -
     assert refused.returncode == 2
     assert "--interval: invalid duration 'soon'" in refused.stderr
     assert "30s, 5m or 1h30m" in refused.stderr
+
+
+def test_validate_refuses_an_expression_that_can_build_too_much_naming_where_and_why() -> None:
+    # The attack: a chain of replace() that passed validate, then took 19 s in plan.
+    case = INVALID / "expensive_expressions.yaml"
+
+    result = reconciler("validate", case)
+
+    assert result.returncode == 1
+    assert (
+        f"{case}:13:7: spec.steps[0].if: CEL: at column 51: replace() can build a value of "
+        "about 6.2 MiB from inputs of 64 KiB; the limit is 1 MiB"
+    ) in result.stdout

@@ -284,3 +284,24 @@ def test_workflow_tests_decide_through_the_service_intake(tmp_path: Path) -> Non
     errors = [d for d in report["decisions"] if d["decision"] == "error"]
     assert errors and all(d["policy"] == "broken-params" for d in errors)
     assert "team" in errors[0]["reason"]
+
+
+def test_an_alert_with_a_label_over_64_kib_records_an_error_decision(tmp_path: Path) -> None:
+    # Issue 10, finding 3: such an alert matched no policy and recorded no decision.
+    huge = "x" * (65 * 1024)
+    (tmp_path / "repo.yaml").write_text(
+        REPO.split("---\napiVersion: reconciler.dev/v1alpha1\nkind: WorkflowTest")[0]
+        + "---\napiVersion: reconciler.dev/v1alpha1\nkind: WorkflowTest\n"
+        + "metadata: {name: huge-label}\nspec:\n"
+        + f"  alerts: [{{labels: {{alertname: ServiceDown, service: shop, blob: {huge}}}}}]\n"
+        + "  expect: {executions: []}\n"
+    )
+    result = reconciler("test", tmp_path, "-o", "json")
+    (report,) = json.loads(result.stdout)
+    assert [(d["policy"], d["decision"]) for d in report["decisions"]] == [
+        ("page-on-down", "error")
+    ]
+    assert report["decisions"][0]["reason"] == (
+        "the alert was not evaluated: alert.labels.blob holds a string of 66560 characters; "
+        "the limit is 65536"
+    )

@@ -157,3 +157,51 @@ def test_nothing_is_evaluated_until_a_revision_is_active() -> None:
         assert len(await store.query()) == 1
 
     asyncio.run(go())
+
+
+def test_an_alert_with_a_label_over_64_kib_records_an_error_decision_with_the_reason() -> None:
+    # Issue 10, finding 3: such an alert matched no policy and left no trace but a log line.
+    async def go() -> None:
+        store = MemoryStore()
+        intake = await intake_on(store)
+        huge = hold(annotations={"description": "x" * (65 * 1024)})
+        await intake.receive([huge, hold(pod="q")])
+        await intake.drain()
+        decisions = await store.decisions()
+        by_target = {d["target"]: d for d in decisions}
+        error = by_target[huge.fingerprint]
+        assert (error["policy"], error["decision"], error["execution"]) == ("hold", "error", None)
+        assert error["reason"] == (
+            "the alert was not evaluated: alert.annotations.description holds a string of "
+            "66560 characters; the limit is 65536"
+        )
+        assert by_target["q"]["decision"] == "started"  # the rest of the page is unaffected
+        assert await store.pending_alerts() == []
+
+    asyncio.run(go())
+
+
+def test_the_event_loop_gets_a_turn_between_alerts_while_a_page_is_matched() -> None:
+    # cel-expr-python holds the GIL for a whole evaluation, so matching stays on the loop and
+    # yields between alerts; with a zero turn it yields after every one.
+    async def go() -> None:
+        store = MemoryStore()
+        intake = await intake_on(store)
+        intake.turn = 0.0
+        await intake.receive([hold(pod=f"p{i}") for i in range(20)])
+        draining = asyncio.create_task(intake.drain())
+        await asyncio.sleep(0)  # the drain starts and matches its first alert
+        assert matched(intake) < 20
+        receipt = await intake.receive([hold(pod="late")])  # the webhook's work, mid-page
+        assert receipt.received == 1 and matched(intake) < 20
+        await draining
+        assert matched(intake) == 21
+
+    asyncio.run(go())
+
+
+def matched(intake: Intake) -> float:
+    value = intake.metrics.registry.get_sample_value(
+        "reconciler_alerts_matched_total", {"policy": "hold"}
+    )
+    return value or 0.0

@@ -106,4 +106,4 @@ def test_a_cluster_view_too_large_for_expressions_denies_with_the_reason(
         cluster=guardrails.StaticClusterView({"pods": pods}),
     )
     assert outcomes and all(o.fired and o.effect == "deny" for o in outcomes)
-    assert "the cluster view holds a list of 3000 items" in outcomes[0].message
+    assert "cluster.pods holds a list of 3000 items" in outcomes[0].message
