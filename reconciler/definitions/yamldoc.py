@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.definitions import yamlscan
+from reconciler.definitions import messages, yamlscan
 from reconciler.definitions.yamlscan import LimitError, NodeBudget
 from reconciler.errors import Problem
 from reconciler.settings import LoaderLimits
@@ -196,7 +196,7 @@ class _Builder:
                 return node.value, 1
             if node.tag not in _KNOWN_TAGS:
                 raise LimitError(
-                    f"unsupported YAML tag {node.tag!r}; use plain YAML values", node.start_mark
+                    f"unsupported YAML tag {messages.shown(node.tag)}; use plain YAML values", node.start_mark
                 )
             return _scalar(node), 1
         key = id(node)
@@ -221,7 +221,7 @@ class _Builder:
             )
         if node.tag not in _KNOWN_TAGS:
             raise LimitError(
-                f"unsupported YAML tag {node.tag!r}; use plain YAML values", node.start_mark
+                f"unsupported YAML tag {messages.shown(node.tag)}; use plain YAML values", node.start_mark
             )
         self._in_progress.add(key)
         self.events += 2
@@ -256,7 +256,7 @@ class _Builder:
                 scalar = _scalar(key_node)
                 key = str(scalar).lower() if isinstance(scalar, bool) else str(scalar)
             if key in result:
-                raise LimitError(f"duplicate key {key!r}", key_node.start_mark)
+                raise LimitError(f"duplicate key {messages.shown(key)}", key_node.start_mark)
             value, child_size = self.build(value_node, depth + 1)
             result[key] = value
             size += child_size
@@ -272,7 +272,7 @@ def _scalar(node: yaml.Node) -> Any:
         return None
     if tag == "tag:yaml.org,2002:bool":
         if not _BOOL.match(text):
-            raise LimitError(f"{text!r} is not a YAML 1.2 boolean", node.start_mark)
+            raise LimitError(f"{messages.shown(text)} is not a YAML 1.2 boolean", node.start_mark)
         return text.lower() == "true"
     if tag == "tag:yaml.org,2002:int":
         try:
@@ -280,14 +280,14 @@ def _scalar(node: yaml.Node) -> Any:
                 return int(text, 0)
             return int(text, 10)
         except ValueError as exc:
-            raise LimitError(f"{text!r} is not an integer", node.start_mark) from exc
+            raise LimitError(f"{messages.shown(text)} is not an integer", node.start_mark) from exc
     try:
         lowered = text.lower()
         if lowered.endswith(".nan"):
             return float("nan")
         return float(lowered.replace(".inf", "inf"))
     except ValueError as exc:
-        raise LimitError(f"{text!r} is not a number", node.start_mark) from exc
+        raise LimitError(f"{messages.shown(text)} is not a number", node.start_mark) from exc
 
 
 def parse_documents(
