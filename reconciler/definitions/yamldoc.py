@@ -196,7 +196,8 @@ class _Builder:
                 return node.value, 1
             if node.tag not in _KNOWN_TAGS:
                 raise LimitError(
-                    f"unsupported YAML tag {messages.shown(node.tag)}; use plain YAML values", node.start_mark
+                    f"unsupported YAML tag {messages.shown(node.tag)}; use plain YAML values",
+                    node.start_mark,
                 )
             return _scalar(node), 1
         key = id(node)
@@ -212,16 +213,13 @@ class _Builder:
                 )
             return built
         if key in self._in_progress:
-            raise LimitError(
-                "recursive YAML alias: an anchor refers to itself", node.start_mark
-            )
+            raise LimitError("recursive YAML alias: an anchor refers to itself", node.start_mark)
         if depth > self.limits.max_depth:
-            raise LimitError(
-                f"nesting deeper than {self.limits.max_depth} levels", node.start_mark
-            )
+            raise LimitError(f"nesting deeper than {self.limits.max_depth} levels", node.start_mark)
         if node.tag not in _KNOWN_TAGS:
             raise LimitError(
-                f"unsupported YAML tag {messages.shown(node.tag)}; use plain YAML values", node.start_mark
+                f"unsupported YAML tag {messages.shown(node.tag)}; use plain YAML values",
+                node.start_mark,
             )
         self._in_progress.add(key)
         self.events += 2
@@ -249,9 +247,7 @@ class _Builder:
             if key_node.tag == _STR:
                 key = key_node.value
                 if key == "<<":
-                    raise LimitError(
-                        "YAML merge keys (<<) are not supported", key_node.start_mark
-                    )
+                    raise LimitError("YAML merge keys (<<) are not supported", key_node.start_mark)
             else:
                 scalar = _scalar(key_node)
                 key = str(scalar).lower() if isinstance(scalar, bool) else str(scalar)

@@ -141,7 +141,5 @@ def reader_problem(data: bytes, exc: yaml.reader.ReaderError) -> tuple[int, int,
         )
     else:
         found = f" (byte 0x{data[offset]:02x})" if offset < len(data) else ""
-        message = (
-            f"not valid UTF-8{found}; is this a binary file? save definitions as UTF-8 text"
-        )
+        message = f"not valid UTF-8{found}; is this a binary file? save definitions as UTF-8 text"
     return line, column, message

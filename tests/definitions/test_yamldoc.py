@@ -556,7 +556,7 @@ def test_nodes_counted_while_building_agree_with_libyaml_count(text: str) -> Non
 
 def test_files_share_the_revision_budget_and_the_one_past_it_exhausts_it() -> None:
     budget = NodeBudget(limit=150)
-    first, problems = parse_documents(flow_list(200), "a.yaml", DEFAULT_LIMITS, budget)
+    _, problems = parse_documents(flow_list(200), "a.yaml", DEFAULT_LIMITS, budget)
     assert problems == [] and budget.used == 72
 
     second, problems = parse_documents(flow_list(300), "b.yaml", DEFAULT_LIMITS, budget)

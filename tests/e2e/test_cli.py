@@ -350,7 +350,7 @@ def test_validate_out_of_memory_is_one_line_and_exit_2(tmp_path: Path) -> None:
         cwd=ROOT,
         timeout=120,
         check=False,
-        preexec_fn=limited,  # noqa: PLW1509 - only sets a limit, no threads in the child yet
+        preexec_fn=limited,  # only sets a limit: safe before exec
     )
 
     assert result.returncode == 2, result.stderr[-2000:]
