@@ -306,8 +306,10 @@ def parse_documents(
     budget = budget if budget is not None else NodeBudget(limits.max_nodes_per_revision)
     composed = _Composed()
     problem = _compose(data, path, limits, budget, composed)
-    if problem is not None:
-        budget.used += composed.events  # the documents before the problem are kept
+    if problem is not None:  # the documents before it are kept, within the limits
+        over = _charge(composed.events, path, limits, budget)
+        if over is not None:
+            return [], [problem, over]
         return composed.documents, [problem]
     problem = _charge(composed.events + 2, path, limits, budget)  # and the stream's start, end
     if problem is not None:

@@ -569,6 +569,18 @@ def test_files_share_the_revision_budget_and_the_one_past_it_exhausts_it() -> No
     )
 
 
+def test_documents_before_a_syntax_error_are_counted_against_the_budget_too() -> None:
+    # Otherwise many small files, each ending in a mistake, would keep their nodes unbounded.
+    budget = NodeBudget(limit=120)
+    text = flow_list(200) + b"\n---\n" + flow_list(200) + b"\n---\nb: [\n"
+
+    documents, problems = parse_documents(text, "f.yaml", DEFAULT_LIMITS, budget)
+
+    assert documents == [] and budget.exhausted
+    assert problems[0].message.startswith("YAML syntax error")
+    assert "take the revision past 120" in problems[1].message
+
+
 def test_a_large_file_past_the_revision_budget_is_refused_before_composing() -> None:
     budget = NodeBudget(limit=100_000, used=90_000)
 
