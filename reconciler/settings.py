@@ -40,6 +40,19 @@ class LoaderLimits(_Section):
     )
     max_depth: int = Field(64, description="deepest nesting of mappings and sequences")
     max_files: int = Field(10_000, description="most YAML files in one repository")
+    # Memory follows the node count (~350 bytes a node, loaded), not the bytes: a 1 MiB flow
+    # list of 350,000 one-letter items took ~100 MB. 500,000 nodes keep a revision near 175 MB,
+    # under the Deployment's 512Mi; the example repository holds ~28,000.
+    max_nodes_per_file: int = Field(
+        100_000,
+        description="most YAML nodes in one file (a mapping or sequence counts two: start, end)",
+    )
+    max_nodes_per_revision: int = Field(
+        500_000, description="most YAML nodes in all the files of one revision together"
+    )
+    max_revision_bytes: int = Field(
+        16 * 1024 * 1024, description="most bytes of YAML in all the files of one revision"
+    )
     max_steps_per_workflow: int = Field(
         500, description="most steps in one workflow, nested included"
     )

@@ -84,5 +84,19 @@ app.command("suspend")(controlling.suspend)
 app.command("unsuspend")(controlling.unsuspend)
 
 
+OUT_OF_MEMORY = (
+    "error: out of memory (a container limit or `ulimit -v`); give this command more memory, "
+    "or make the repository smaller (docs/definitions.md lists the loader's limits)\n"
+)
+
+
 def main() -> None:
-    app()
+    out_of_memory = False
+    try:
+        app()
+    except MemoryError:
+        # Reported after the handler: its traceback holds whatever filled the memory.
+        out_of_memory = True
+    if out_of_memory:
+        sys.stderr.write(OUT_OF_MEMORY)
+        raise SystemExit(2)

@@ -13,7 +13,6 @@ import functools
 import gc
 import hashlib
 import posixpath
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.definitions import messages
+from reconciler.definitions import messages, yamlscan
 from reconciler.definitions.base import API_VERSION, GROUP
 from reconciler.definitions.guardrail import Guardrail
 from reconciler.definitions.policy import Policy
@@ -30,6 +29,7 @@ from reconciler.definitions.repo_settings import RepoSettings
 from reconciler.definitions.workflow import Workflow
 from reconciler.definitions.workflow_test import WorkflowTest
 from reconciler.definitions.yamldoc import Document, Path, parse_documents
+from reconciler.definitions.yamlscan import NodeBudget
 from reconciler.errors import Problem
 from reconciler.settings import DEFAULT, LoaderLimits
 
@@ -106,7 +106,7 @@ class MemoryTree:
             ):
                 continue
             data = self.contents[path]
-            yield SourceFile(path, functools.partial(bytes, data))
+            yield SourceFile(path, functools.partial(bytes, data), len(data))
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,8 @@ class Repository:
     settings: Located[RepoSettings] | None = None
     files_read: int = 0
     paths: set[str] = field(default_factory=set)
+    # Parsed files this load added to the loader's cache (see :func:`forget`).
+    cache_added: list[tuple[str, bytes]] = field(default_factory=list, repr=False)
 
     def collection(self, kind: str) -> dict[str, Any]:
         collections: dict[str, dict[str, Any]] = {
@@ -157,6 +159,8 @@ def format_path(path: Path) -> str:
     """``("spec", "steps", 2, "id")`` -> ``spec.steps[2].id``."""
     text = ""
     for part in path:
+        if isinstance(part, str) and len(part) > messages.SHOWN_LENGTH:  # a key as long as data
+            part = f"{part[: messages.SHOWN_LENGTH]}…({len(part)} characters)"
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
@@ -180,42 +184,76 @@ def load(
 ) -> tuple[Repository, list[Problem]]:
     """Load every definition of the given trees into one repository."""
     with collector_paused():
-        return _load(trees, limits)
+        repository, problems = _load(trees, limits)
+    return repository, [messages.clipped(problem) for problem in problems]
 
 
 def _load(trees: Iterable[Tree], limits: LoaderLimits) -> tuple[Repository, list[Problem]]:
     repository = Repository()
     problems: list[Problem] = []
+    budget = _Budget(NodeBudget(limits.max_nodes_per_revision), limits.max_revision_bytes)
     for tree in trees:
         for source in tree.files():
-            repository.files_read += 1
-            repository.paths.add(posixpath.normpath(source.path))
-            if repository.files_read > limits.max_files:
-                problems.append(
-                    Problem(source.path, 0, 0, "", f"more than {limits.max_files} YAML files")
-                )
+            if not _read_source(source, repository, problems, limits, budget):
+                _prune(budget.seen)
                 return repository, problems
-            if source.size is not None and source.size > limits.max_file_bytes:
-                message = f"file is {source.size} bytes; the limit is {limits.max_file_bytes}"
-                problems.append(Problem(source.path, 0, 0, "", message))
-                continue
-            try:
-                data = source.read()
-            except OSError as exc:
-                problems.append(
-                    Problem(source.path, 0, 0, "", f"cannot read file: {exc.strerror or exc}")
-                )
-                continue
-            for entry in _read_file(source.path, data, limits):
-                problems.extend(entry.problems)
-                if entry.definition is not None and entry.document is not None:
-                    _register(
-                        repository,
-                        entry.kind,
-                        Located(entry.definition, source.path, entry.document),
-                        problems,
-                    )
+    _prune(budget.seen)
     return repository, problems
+
+
+@dataclass
+class _Budget:
+    """What a revision may still read: YAML nodes and bytes, shared by its files in order."""
+
+    nodes: NodeBudget
+    bytes_left: int
+    seen: set[tuple[str, bytes]] = field(default_factory=set)  # cache keys of this load
+
+
+def _read_source(
+    source: SourceFile,
+    repository: Repository,
+    problems: list[Problem],
+    limits: LoaderLimits,
+    budget: _Budget,
+) -> bool:
+    """Read one file into the repository; False when the revision must stop being read."""
+    repository.files_read += 1
+    repository.paths.add(posixpath.normpath(source.path))
+    if repository.files_read > limits.max_files:
+        problems.append(Problem(source.path, 0, 0, "", f"more than {limits.max_files} YAML files"))
+        return False
+    if source.size is not None and source.size > limits.max_file_bytes:
+        message = f"file is {source.size} bytes; the limit is {limits.max_file_bytes}"
+        problems.append(Problem(source.path, 0, 0, "", message))
+        return True
+    if source.size is not None and source.size > budget.bytes_left:
+        problems.append(_over_bytes(source.path, source.size, limits))
+        return False
+    try:
+        data = source.read()
+    except OSError as exc:
+        message = f"cannot read file: {exc.strerror or exc}"
+        problems.append(Problem(source.path, 0, 0, "", message))
+        return True
+    if len(data) > budget.bytes_left and len(data) <= limits.max_file_bytes:
+        problems.append(_over_bytes(source.path, len(data), limits))
+        return False
+    budget.bytes_left -= len(data)
+    for entry in _read_file(source.path, data, limits, budget, repository):
+        problems.extend(entry.problems)
+        if entry.definition is not None and entry.document is not None:
+            located = Located(entry.definition, source.path, entry.document)
+            _register(repository, entry.kind, located, problems)
+    return not budget.nodes.exhausted
+
+
+def _over_bytes(path: str, size: int, limits: LoaderLimits) -> Problem:
+    message = (
+        f"this file's {size} bytes take the revision past {limits.max_revision_bytes} bytes of "
+        f"YAML (max_revision_bytes); files after it are not read; {yamlscan.WHAT_TO_DO}"
+    )
+    return Problem(path, 0, 0, "", message)
 
 
 @dataclass(frozen=True)
@@ -229,23 +267,46 @@ class _FileEntry:
 
 
 # Parsed files by (path, content digest): a new revision re-reads only the files it changed.
-_file_cache: OrderedDict[tuple[str, bytes], list[_FileEntry]] = OrderedDict()
-_FILE_CACHE_SIZE = 20_000
+# Each load keeps only its own files (older revisions' files are dropped), and an invalid
+# revision's new files are dropped too (:func:`forget`), so the cache never holds more than one
+# revision's worth, within the node and byte limits.
+_file_cache: dict[tuple[str, bytes], tuple[list[_FileEntry], int]] = {}
 
 
-def _read_file(path: str, data: bytes, limits: LoaderLimits) -> list[_FileEntry]:
+def _read_file(
+    path: str, data: bytes, limits: LoaderLimits, budget: _Budget, repository: Repository
+) -> list[_FileEntry]:
     key = (path, hashlib.blake2b(data, digest_size=16, person=limits_key(limits)).digest())
+    budget.seen.add(key)
+    nodes = budget.nodes
     cached = _file_cache.get(key)
     if cached is not None:
-        _file_cache.move_to_end(key)
-        return cached
-    documents, file_problems = parse_documents(data, path, limits)
+        entries, count = cached
+        if count <= nodes.remaining:
+            nodes.used += count
+            return entries
+        nodes.exhausted = True
+        return [_FileEntry(None, problems=(Problem(path, 0, 0, "", nodes.over_message(count)),))]
+    used_before = nodes.used
+    documents, file_problems = parse_documents(data, path, limits, nodes)
     entries = [_FileEntry(None, problems=tuple(file_problems))] if file_problems else []
     entries.extend(_read_document(path, document) for document in documents)
-    _file_cache[key] = entries
-    if len(_file_cache) > _FILE_CACHE_SIZE:
-        _file_cache.popitem(last=False)
+    if not nodes.exhausted:  # an exhausted budget's refusal depends on the files before it
+        _file_cache[key] = (entries, nodes.used - used_before)
+        repository.cache_added.append(key)
     return entries
+
+
+def _prune(seen: set[tuple[str, bytes]]) -> None:
+    for key in [key for key in _file_cache if key not in seen]:
+        del _file_cache[key]
+
+
+def forget(repository: Repository) -> None:
+    """Drop the files this repository's load added to the cache (an invalid revision's)."""
+    for key in repository.cache_added:
+        _file_cache.pop(key, None)
+    repository.cache_added.clear()
 
 
 def clear_cache() -> None:
@@ -278,20 +339,22 @@ def _read_document(path: str, document: Document) -> _FileEntry:
         if given is None:
             message = f"missing {missing}; every document needs apiVersion and kind"
         else:
-            message = f"{missing} must be a string, got {given!r}"
+            message = f"{missing} must be a string, got {messages.shown(given)}"
             line, column = document.locate((missing,))
         return _FileEntry(document, problems=(Problem(path, line, column, missing, message),))
     if api_version.split("/", 1)[0] != GROUP:
         return _FileEntry(document)  # another API group (a Kubernetes manifest, say): not ours
     if api_version != API_VERSION:
-        message = f"unknown version {api_version!r}; this reconciler reads {API_VERSION}"
+        message = (
+            f"unknown version {messages.shown(api_version)}; this reconciler reads {API_VERSION}"
+        )
         return _FileEntry(
             document,
             problems=(Problem(path, *document.locate(("apiVersion",)), "apiVersion", message),),
         )
     model = KINDS.get(kind)
     if model is None:
-        message = f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}"
+        message = f"unknown kind {messages.shown(kind)}; expected one of {', '.join(KINDS)}"
         return _FileEntry(
             document, problems=(Problem(path, *document.locate(("kind",)), "kind", message),)
         )
@@ -325,7 +388,8 @@ def _register(
         problems.append(
             located.problem(
                 ("metadata", "name"),
-                f"duplicate {kind} name {name!r}; first defined at {first.path}:{line}",
+                f"duplicate {kind} name {messages.shown(name)}; "
+                f"first defined at {first.path}:{line}",
             )
         )
         return

@@ -1,6 +1,10 @@
-"""Plain-language messages for pydantic's errors on definitions, naming the fix.
+"""Plain-language messages for pydantic's errors on definitions, naming the fix, and the
+cutting of user values echoed in messages.
 
-The loader turns each pydantic error into a located problem with :func:`message`. Definitions are
+The loader turns each pydantic error into a located problem with :func:`message`. Messages that
+echo a value from a definition show it with :func:`shown` (at most ~100 characters: a 500 KB name
+must not come back whole in every error, log line and status), and :func:`clipped` is the net the
+loader and validation put every problem through, for messages that echo values without it. Definitions are
 validated strictly (see :class:`~reconciler.definitions.base.Model`), so a scalar of the wrong
 type is refused; the usual cause is YAML 1.1 habits (``yes``, ``off``) or quoting, and the
 message says which and what to write instead.
@@ -8,9 +12,15 @@ message says which and what to write instead.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
+
+from reconciler.errors import Problem
+
+SHOWN_LENGTH = 100  # characters of an echoed value
+MESSAGE_LENGTH = 1_000  # characters of a whole message, or of a field path
 
 _NUMBER = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*")
 
@@ -33,6 +43,8 @@ def message(error: Any) -> str:
 
 
 def _scalar_message(kind: str, value: Any) -> str | None:
+    if isinstance(value, str) and len(value) > SHOWN_LENGTH:
+        return None  # the hints below quote the value whole; pydantic's own message does not
     if kind == "bool_type":
         if isinstance(value, str) and value.strip() in {"true", "false"}:
             return f"{value!r} is quoted, so it is a string; write {value.strip()} without quotes"
@@ -65,3 +77,33 @@ def _yaml(value: Any) -> str:
         return json.dumps(value)
     except (TypeError, ValueError):
         return repr(value)
+
+
+def shown(value: Any) -> str:
+    """A value as a message quotes it (``repr``), cut after ``SHOWN_LENGTH`` characters:
+    ``'aaaa…' (500000 characters)``."""
+    if isinstance(value, str):
+        if len(value) <= SHOWN_LENGTH:
+            return repr(value)
+        return f"{value[:SHOWN_LENGTH]!r}… ({len(value)} characters)"
+    text = repr(value)
+    if len(text) <= SHOWN_LENGTH:
+        return text
+    return f"{text[:SHOWN_LENGTH]}… ({len(text)} characters)"
+
+
+def clip(text: str, limit: int = MESSAGE_LENGTH) -> str:
+    """``text`` whole if short; otherwise its start and end around a note of what was cut (the
+    end keeps a message's advice: "...; did you mean 'restart'?")."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 4
+    head = limit - tail
+    return f"{text[:head]}… ({len(text) - head - tail} characters cut) …{text[-tail:]}"
+
+
+def clipped(problem: Problem) -> Problem:
+    """The problem with its message and field path cut to a readable length."""
+    if len(problem.message) <= MESSAGE_LENGTH and len(problem.field) <= MESSAGE_LENGTH:
+        return problem
+    return dataclasses.replace(problem, message=clip(problem.message), field=clip(problem.field))

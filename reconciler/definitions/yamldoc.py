@@ -4,8 +4,9 @@ The loader calls :func:`parse_documents` for each file. It returns plain Python 
 from each value's path (``("spec", "steps", 2, "id")``) to its line and column, so every later
 error can point at ``file:line:col``. YAML 1.2 scalars: only ``true``/``false`` are booleans (the
 key ``on:`` stays a string), no sexagesimal integers, timestamps stay strings. Hostile input is
-bounded by counts, never timers: file size, documents per file, nesting depth, and the number of
-nodes YAML aliases add once expanded (a "billion laughs" document fails at once).
+bounded by counts, never timers: file size, documents per file, nesting depth, the number of
+nodes YAML aliases add once expanded (a "billion laughs" document fails at once), and the number
+of nodes per file and per revision (checks before composing live in :mod:`yamlscan`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from reconciler.definitions import messages, yamlscan
+from reconciler.definitions.yamlscan import LimitError, NodeBudget
 from reconciler.errors import Problem
 from reconciler.settings import LoaderLimits
 
@@ -68,7 +71,9 @@ class _Yaml12Loader(yaml.CSafeLoader):
                 tag = _plain_tags.get(value)
                 if tag is None:
                     tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
-                    if len(_plain_tags) < 100_000:
+                    # Short scalars only: the memo outlives revisions, so a long one would keep
+                    # a rejected revision's text in memory.
+                    if len(value) <= _MEMO_LENGTH and len(_plain_tags) < 100_000:
                         _plain_tags[value] = tag
                 return tag
             if implicit[1]:
@@ -81,6 +86,7 @@ class _Yaml12Loader(yaml.CSafeLoader):
 
 
 _plain_tags: dict[str, str] = {}
+_MEMO_LENGTH = 64
 
 
 def clear_cache() -> None:
@@ -169,13 +175,6 @@ def _collect_positions(
             _collect_positions(item, (*path, index), item.start_mark, result, seen)
 
 
-class _YamlLimitError(Exception):
-    def __init__(self, message: str, mark: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.mark = mark
-
-
 class _Builder:
     """Turns a composed node graph into Python values, bounding aliases, recursion and depth."""
 
@@ -186,40 +185,44 @@ class _Builder:
         ] = {}  # id(collection node) -> (value, expanded size)
         self._in_progress: set[int] = set()
         self.alias_expansion = 0
+        # Parse events the document's nodes make (a scalar or alias one, a collection two), the
+        # unit of the node limits: the same count yamlscan.count_nodes gets from libyaml.
+        self.events = 0
 
     def build(self, node: yaml.Node, depth: int = 0) -> tuple[Any, int]:
         if node.__class__ is yaml.ScalarNode:
+            self.events += 1
             if node.tag == _STR:
                 return node.value, 1
             if node.tag not in _KNOWN_TAGS:
-                raise _YamlLimitError(
-                    f"unsupported YAML tag {node.tag!r}; use plain YAML values", node.start_mark
+                raise LimitError(
+                    f"unsupported YAML tag {messages.shown(node.tag)}; use plain YAML values",
+                    node.start_mark,
                 )
             return _scalar(node), 1
         key = id(node)
         built = self._built.get(key)
         if built is not None:  # an alias: the same node reached again
+            self.events += 1
             self.alias_expansion += built[1]
             if self.alias_expansion > self.limits.max_alias_expansion:
-                raise _YamlLimitError(
+                raise LimitError(
                     f"YAML aliases expand to more than {self.limits.max_alias_expansion} nodes; "
                     "write the values out or use fewer anchors",
                     node.start_mark,
                 )
             return built
         if key in self._in_progress:
-            raise _YamlLimitError(
-                "recursive YAML alias: an anchor refers to itself", node.start_mark
-            )
+            raise LimitError("recursive YAML alias: an anchor refers to itself", node.start_mark)
         if depth > self.limits.max_depth:
-            raise _YamlLimitError(
-                f"nesting deeper than {self.limits.max_depth} levels", node.start_mark
-            )
+            raise LimitError(f"nesting deeper than {self.limits.max_depth} levels", node.start_mark)
         if node.tag not in _KNOWN_TAGS:
-            raise _YamlLimitError(
-                f"unsupported YAML tag {node.tag!r}; use plain YAML values", node.start_mark
+            raise LimitError(
+                f"unsupported YAML tag {messages.shown(node.tag)}; use plain YAML values",
+                node.start_mark,
             )
         self._in_progress.add(key)
+        self.events += 2
         if node.__class__ is yaml.MappingNode:
             result = self._build_mapping(node, depth)
         else:
@@ -237,20 +240,19 @@ class _Builder:
     def _build_mapping(self, node: yaml.Node, depth: int) -> tuple[Any, int]:
         result: dict[str, Any] = {}
         size = 1
+        self.events += len(node.value)  # the keys, scalars not built through build()
         for key_node, value_node in node.value:
             if key_node.__class__ is not yaml.ScalarNode:
-                raise _YamlLimitError("mapping keys must be plain scalars", key_node.start_mark)
+                raise LimitError("mapping keys must be plain scalars", key_node.start_mark)
             if key_node.tag == _STR:
                 key = key_node.value
                 if key == "<<":
-                    raise _YamlLimitError(
-                        "YAML merge keys (<<) are not supported", key_node.start_mark
-                    )
+                    raise LimitError("YAML merge keys (<<) are not supported", key_node.start_mark)
             else:
                 scalar = _scalar(key_node)
                 key = str(scalar).lower() if isinstance(scalar, bool) else str(scalar)
             if key in result:
-                raise _YamlLimitError(f"duplicate key {key!r}", key_node.start_mark)
+                raise LimitError(f"duplicate key {messages.shown(key)}", key_node.start_mark)
             value, child_size = self.build(value_node, depth + 1)
             result[key] = value
             size += child_size
@@ -266,7 +268,7 @@ def _scalar(node: yaml.Node) -> Any:
         return None
     if tag == "tag:yaml.org,2002:bool":
         if not _BOOL.match(text):
-            raise _YamlLimitError(f"{text!r} is not a YAML 1.2 boolean", node.start_mark)
+            raise LimitError(f"{messages.shown(text)} is not a YAML 1.2 boolean", node.start_mark)
         return text.lower() == "true"
     if tag == "tag:yaml.org,2002:int":
         try:
@@ -274,59 +276,24 @@ def _scalar(node: yaml.Node) -> Any:
                 return int(text, 0)
             return int(text, 10)
         except ValueError as exc:
-            raise _YamlLimitError(f"{text!r} is not an integer", node.start_mark) from exc
+            raise LimitError(f"{messages.shown(text)} is not an integer", node.start_mark) from exc
     try:
         lowered = text.lower()
         if lowered.endswith(".nan"):
             return float("nan")
         return float(lowered.replace(".inf", "inf"))
     except ValueError as exc:
-        raise _YamlLimitError(f"{text!r} is not a number", node.start_mark) from exc
-
-
-# Signs that a document may nest deeply: many flow brackets, or a long line holding a run of
-# compact block indicators (``- - - -``, ``? ? ?``) or very deep indentation. Such runs need
-# long lines, so only lines over 200 bytes are searched (a regex over the whole file costs more
-# than the parse of a normal one).
-_COMPACT_RUN = re.compile(rb"(?:[-?][ \t]+){100,}")
-_LONG_LINE = 200
-
-
-def _nesting_problem(data: bytes, limits: LoaderLimits) -> _YamlLimitError | None:
-    """Refuse deep nesting before composing: libyaml's composer recurses, and a few tens of
-    thousands of levels crash the process. Without many brackets, compact indicators or deep
-    indentation a document cannot nest past a few thousand levels, which the composer survives
-    (the builder then enforces ``max_depth``); otherwise the file is first scanned as events,
-    an iterative pass."""
-    suspicious = data.count(b"[") + data.count(b"{") > 4 * limits.max_depth or any(
-        len(line) - len(line.lstrip(b" \t")) >= 1000 or _COMPACT_RUN.search(line)
-        for line in data.split(b"\n")
-        if len(line) > _LONG_LINE
-    )
-    if not suspicious:
-        return None
-    parser = yaml.CSafeLoader(data)
-    depth = 0
-    try:
-        while parser.check_event():
-            event = parser.get_event()
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > limits.max_depth:
-                    return _YamlLimitError(
-                        f"nesting deeper than {limits.max_depth} levels", event.start_mark
-                    )
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-    finally:
-        parser.dispose()
-    return None
+        raise LimitError(f"{messages.shown(text)} is not a number", node.start_mark) from exc
 
 
 def parse_documents(
-    text: bytes | str, path: str, limits: LoaderLimits
+    text: bytes | str, path: str, limits: LoaderLimits, budget: NodeBudget | None = None
 ) -> tuple[list[Document], list[Problem]]:
-    """Parse every document of one file; problems carry ``path:line:col``."""
+    """Parse every document of one file; problems carry ``path:line:col``.
+
+    ``budget`` is the revision's node budget (the loader shares one across a revision's files);
+    the file's nodes are taken from it, and a file that goes past it sets ``budget.exhausted``.
+    """
     try:
         data = text.encode("utf-8") if isinstance(text, str) else text
     except UnicodeEncodeError as exc:
@@ -336,43 +303,80 @@ def parse_documents(
         return [], [
             Problem(path, 0, 0, "", f"file is {size} bytes; the limit is {limits.max_file_bytes}")
         ]
-    documents: list[Document] = []
+    budget = budget if budget is not None else NodeBudget(limits.max_nodes_per_revision)
+    composed = _Composed()
+    problem = _compose(data, path, limits, budget, composed)
+    if problem is not None:  # the documents before it are kept, within the limits
+        over = _charge(composed.events, path, limits, budget)
+        if over is not None:
+            return [], [problem, over]
+        return composed.documents, [problem]
+    problem = _charge(composed.events + 2, path, limits, budget)  # and the stream's start, end
+    if problem is not None:
+        return [], [problem]  # nothing of an over-limit file is kept
+    # Documents that hold nothing (a trailing '---') are not definitions.
+    return [d for d in composed.documents if d.value is not None], []
+
+
+@dataclass
+class _Composed:
+    """What composing a file gave so far (kept when a later document fails)."""
+
+    documents: list[Document] = field(default_factory=list)
+    events: int = 0
+
+
+def _charge(events: int, path: str, limits: LoaderLimits, budget: NodeBudget) -> Problem | None:
+    """Take a composed file's nodes from the budget, or say which limit it went past."""
+    if events > limits.max_nodes_per_file:
+        return Problem(path, 0, 0, "", yamlscan.file_over_message(events, limits))
+    if events > budget.remaining:
+        budget.exhausted = True
+        return Problem(path, 0, 0, "", budget.over_message(events))
+    budget.used += events
+    return None
+
+
+def _compose(
+    data: bytes, path: str, limits: LoaderLimits, budget: NodeBudget, composed: _Composed
+) -> Problem | None:
+    documents = composed.documents
     loader = None
     try:
-        too_deep = _nesting_problem(data, limits)
+        too_deep = yamlscan.nesting_problem(data, limits)
         if too_deep is not None:
             raise too_deep
+        yamlscan.check_count(data, limits, budget)
         loader = _Yaml12Loader(data)
         while loader.check_node():
             if len(documents) >= limits.max_documents_per_file:
-                return documents, [
-                    Problem(
-                        path,
-                        0,
-                        0,
-                        "",
-                        f"more than {limits.max_documents_per_file} YAML documents in one file",
-                    )
-                ]
+                message = f"more than {limits.max_documents_per_file} YAML documents in one file"
+                return Problem(path, 0, 0, "", message)
             node = loader.get_node()
             if node is None:  # pragma: no cover - check_node said there was one
                 break
-            value, _ = _Builder(limits).build(node)
+            builder = _Builder(limits)
+            try:
+                value, _ = builder.build(node)
+            finally:
+                composed.events += builder.events + 2  # and the document's start and end
             documents.append(Document(value, len(documents), node))
-    except _YamlLimitError as exc:
+    except LimitError as exc:
         line, column = (exc.mark.line + 1, exc.mark.column + 1) if exc.mark else (0, 0)
-        return documents, [Problem(path, line, column, "", exc.message)]
+        return Problem(path, line, column, "", exc.message)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         message = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
-        return documents, [Problem(path, line, column, "", f"YAML syntax error: {message}")]
+        return Problem(path, line, column, "", f"YAML syntax error: {message}")
+    except yaml.reader.ReaderError as exc:
+        line, column, message = yamlscan.reader_problem(data, exc)
+        return Problem(path, line, column, "", message)
     except yaml.YAMLError as exc:
-        return documents, [Problem(path, 0, 0, "", f"YAML error: {exc}")]
+        return Problem(path, 0, 0, "", f"YAML error: {exc}")
     except (UnicodeDecodeError, ValueError) as exc:
-        return documents, [Problem(path, 0, 0, "", f"cannot read file as UTF-8 YAML: {exc}")]
+        return Problem(path, 0, 0, "", f"cannot read file as UTF-8 YAML: {exc}")
     finally:
         if loader is not None:
             loader.dispose()
-    # Documents that hold nothing (a trailing '---') are not definitions.
-    return [d for d in documents if d.value is not None], []
+    return None

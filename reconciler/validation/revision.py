@@ -7,11 +7,12 @@ an invalid revision can never replace the last good one.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from reconciler.actions.registry import Registry, default_registry
-from reconciler.definitions import loader, yamldoc
+from reconciler.definitions import loader, messages, yamldoc
 from reconciler.definitions.loader import Located, Repository, Tree
 from reconciler.definitions.workflow import Workflow
 from reconciler.errors import Problem
@@ -44,7 +45,14 @@ def build(
     """Load, validate and compile; the revision is None if anything is wrong."""
     with loader.collector_paused():
         repository, problems = loader.load(trees, limits)
-        return compile_repository(repository, problems, registry or default_registry())
+        outcome = compile_repository(repository, problems, registry or default_registry())
+    if outcome.revision is None:
+        # An invalid revision is never used again: what only it holds (its new files' parses,
+        # its workflows' checks) goes now, not when later revisions push it out of the caches.
+        loader.forget(repository)
+        _forget_workflows(repository)
+        gc.collect()
+    return outcome
 
 
 def clear_caches() -> None:
@@ -97,6 +105,18 @@ def _check_workflow(
     return entry.compiled, entry.problems, entry.count
 
 
+def _forget_workflows(repository: Repository) -> None:
+    for located in repository.workflows.values():
+        _workflow_cache.pop(id(located.definition), None)
+
+
+def _keep_only(repository: Repository) -> None:
+    """The workflow cache holds the last build's workflows only, as the loader's file cache."""
+    current = {id(located.definition) for located in repository.workflows.values()}
+    for key in [key for key in _workflow_cache if key not in current]:
+        del _workflow_cache[key]
+
+
 def _same(cached: tuple[object, ...], current: tuple[object, ...]) -> bool:
     definition, path, subflows, registry = cached
     new_definition, new_path, new_subflows, new_registry = current
@@ -120,6 +140,7 @@ def compile_repository(
         workflows[name] = compiled
         problems.extend(found)
         compiled_count += count
+    _keep_only(repository)
     _check_subflow_cycles(repository, workflows, problems)
     policies: list[CompiledPolicy] = []
     for located_policy in repository.policies.values():
@@ -137,7 +158,7 @@ def compile_repository(
         ctx = DocumentContext(test, problems)
         check_test(test, repository, registry, ctx)
         compiled_count += ctx.compiled
-    problems = sorted(set(problems))
+    problems = sorted({messages.clipped(problem) for problem in problems})
     if problems:
         return Outcome(repository, None, problems)
     policies.sort(key=lambda p: (-p.definition.spec.priority, p.name))

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import textwrap
+import tracemalloc
+import weakref
 from pathlib import Path
 
 import pytest
 
-from reconciler.definitions.loader import DirectoryTree, Repository, format_path, load
+from reconciler.definitions import yamlscan
+from reconciler.definitions.loader import (
+    DirectoryTree,
+    MemoryTree,
+    Repository,
+    format_path,
+    load,
+)
 from reconciler.errors import Problem
 from reconciler.settings import LoaderLimits
 
@@ -441,6 +451,97 @@ def test_a_repository_with_too_many_files_is_refused(tmp_path: Path) -> None:
     assert [p.message for p in problems] == ["more than 2 YAML files"]
 
 
+def flow_list(size: int) -> bytes:
+    """One flow list of one-letter items filling ``size`` bytes (the issue's attack file)."""
+    items = b"a, " * ((size - 2) // 3)
+    return b"[" + items[: size - 2] + b"]"
+
+
+def test_eight_1_mib_flow_lists_are_refused_without_building_their_nodes() -> None:
+    # The issue's attack: composed, these took 1.38 GB; refused by the node count, nothing is
+    # built (the input alone is 8 MiB, and each file is copied once as it is read).
+    files = {f"flow{index}.yaml": flow_list(1024 * 1024) for index in range(8)}
+    tracemalloc.start()
+    try:
+        repository, problems = load([MemoryTree(files)])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert [p.path for p in problems] == sorted(files)
+    assert all("YAML nodes in one file; the limit is 100000" in p.message for p in problems)
+    assert repository.files_read == 8
+    assert peak < 16 * 1024 * 1024
+
+
+def test_a_revision_past_its_node_budget_stops_at_the_file_past_it(tmp_path: Path) -> None:
+    for index in range(4):
+        write(tmp_path, f"wf{index}.yaml", WORKFLOW.format(name=f"wf{index}"))
+    per_file = yamlscan.count_nodes((tmp_path / "wf0.yaml").read_bytes())
+
+    repository, problems = load_folder(
+        tmp_path, LoaderLimits(max_nodes_per_revision=2 * per_file + 1)
+    )
+
+    assert sorted(repository.workflows) == ["wf0", "wf1"]
+    [problem] = problems
+    assert relative(problem.path, tmp_path) == "wf2.yaml"
+    assert problem.message.startswith(
+        f"this file's {per_file} YAML nodes take the revision past {2 * per_file + 1} "
+        f"(max_nodes_per_revision; {2 * per_file} used by the files before it); "
+        "files after it are not read"
+    )
+    assert repository.files_read == 3
+
+
+def test_the_node_budget_counts_files_read_from_the_cache_too(tmp_path: Path) -> None:
+    for index in range(3):
+        write(tmp_path, f"wf{index}.yaml", WORKFLOW.format(name=f"wf{index}"))
+    limits = LoaderLimits(max_nodes_per_revision=80)
+    per_file = yamlscan.count_nodes((tmp_path / "wf0.yaml").read_bytes())
+    assert 2 * per_file <= 80 < 3 * per_file
+
+    first = load_folder(tmp_path, limits)
+    again = load_folder(tmp_path, limits)
+
+    assert [p.message for p in first[1]] == [p.message for p in again[1]]
+    assert "max_nodes_per_revision" in again[1][0].message
+
+
+def test_a_revision_past_its_byte_budget_stops_at_the_file_past_it(tmp_path: Path) -> None:
+    for index in range(3):
+        write(tmp_path, f"wf{index}.yaml", WORKFLOW.format(name=f"wf{index}"))
+    size = (tmp_path / "wf0.yaml").stat().st_size
+
+    for tree in (
+        DirectoryTree(tmp_path),
+        MemoryTree({p.name: p.read_bytes() for p in tmp_path.iterdir()}),
+    ):
+        repository, problems = load([tree], LoaderLimits(max_revision_bytes=2 * size))
+
+        assert sorted(repository.workflows) == ["wf0", "wf1"]
+        [problem] = problems
+        assert relative(problem.path, tmp_path) == "wf2.yaml"
+        assert problem.message.startswith(
+            f"this file's {size} bytes take the revision past {2 * size} bytes of YAML "
+            "(max_revision_bytes); files after it are not read; split the data"
+        )
+
+
+def test_the_file_cache_keeps_only_the_last_loads_files(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    write(first, "wf.yaml", WORKFLOW.format(name="one"))
+    write(second, "wf.yaml", WORKFLOW.format(name="two"))
+    one, _ = load_folder(first)
+    document = weakref.ref(one.workflows["one"].document)
+    del one
+
+    load_folder(second)
+    gc.collect()
+
+    assert document() is None
+
+
 # --- names --------------------------------------------------------------------------------------
 
 
@@ -568,3 +669,41 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path)
     (tmp_path / "big.yaml").write_text("a: " + "x" * 2000 + "\n")
     _, problems = load([DirectoryTree(tmp_path)], LoaderLimits(max_file_bytes=1000))
     assert [p.message for p in problems] == ["file is 2004 bytes; the limit is 1000"]
+
+
+# --- echoed values ------------------------------------------------------------------------------
+
+
+def test_a_500_kb_name_is_cut_short_in_every_problem(tmp_path: Path) -> None:
+    name = "a" * 500_000
+    write(tmp_path, "wf.yaml", WORKFLOW.format(name=name))
+    write(tmp_path, "other.yaml", "apiVersion: reconciler.dev/v1alpha1\nkind: " + name + "\n")
+
+    _, problems = load_folder(tmp_path)
+
+    assert len(problems) == 2
+    for problem in problems:
+        assert len(str(problem)) < 1_300, str(problem)[:300]
+    kind = next(p for p in problems if p.field == "kind")
+    assert kind.message.startswith(f"unknown kind '{'a' * 100}'… (500000 characters); expected")
+
+
+def test_a_500_kb_unknown_key_is_cut_short_in_the_field_path(tmp_path: Path) -> None:
+    key = "k" * 500_000
+    # An explicit key (``? key``): an implicit one is at most 1024 characters in YAML.
+    write(tmp_path, "wf.yaml", WORKFLOW.format(name="wf") + f"  ? {key}\n  : 1\n")
+
+    _, problems = load_folder(tmp_path)
+
+    [problem] = problems
+    assert problem.field == f"spec.{'k' * 100}…(500000 characters)"
+    assert problem.message.startswith("unknown field")
+
+
+def test_a_long_scalar_is_cut_short_in_a_yaml_error(tmp_path: Path) -> None:
+    write(tmp_path, "wf.yaml", "a: !!int " + "9" * 1_000 + "x\n")
+
+    _, problems = load_folder(tmp_path)
+
+    [problem] = problems
+    assert problem.message == f"'{'9' * 100}'… (1001 characters) is not an integer"

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tracemalloc
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.definitions import yamldoc, yamlscan
 from reconciler.definitions.yamldoc import Document, parse_documents
+from reconciler.definitions.yamlscan import NodeBudget
 from reconciler.errors import Problem
 from reconciler.settings import LoaderLimits
 
@@ -382,14 +385,38 @@ def test_documents_before_a_syntax_error_are_kept() -> None:
     assert len(problems) == 1
 
 
-def test_invalid_utf8_is_a_problem_not_a_crash() -> None:
+def test_invalid_utf8_is_reported_at_its_line_and_column_not_a_byte_offset() -> None:
+    # "café " is 6 characters but 7 bytes: the column counts characters, as editors do.
+    problem = only_problem(b"a: 1\nbb: caf\xc3\xa9 \xff rest\n")
+
+    assert str(problem) == (
+        "repo/file.yaml:2:10: not valid UTF-8 (byte 0xff); "
+        "is this a binary file? save definitions as UTF-8 text"
+    )
+
+
+def test_a_latin1_character_is_not_valid_utf8_at_its_position() -> None:
     problem = only_problem(b"name: caf\xe9\n")
 
-    assert "utf-8" in problem.message.lower()
+    assert (problem.line, problem.column) == (1, 10)
+    assert problem.message.startswith("not valid UTF-8 (byte 0xe9)")
 
 
-def test_a_control_character_is_a_problem() -> None:
-    assert only_problem("a: \x00\n").message.startswith("YAML error")
+def test_a_binary_file_is_reported_at_line_1_column_1() -> None:
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
+
+    problem = only_problem(png)
+
+    assert (problem.line, problem.column) == (1, 1)
+    assert problem.message.startswith("not valid UTF-8 (byte 0x89); is this a binary file?")
+
+
+def test_a_control_character_is_reported_at_its_line_and_column() -> None:
+    problem = only_problem("a: é\nb: x\x00y\n")
+
+    assert str(problem).startswith(
+        "repo/file.yaml:2:5: control character U+0000 is not allowed in YAML"
+    )
 
 
 # --- never raises -------------------------------------------------------------------------------
@@ -470,3 +497,102 @@ def test_text_with_a_lone_surrogate_is_a_problem_not_a_crash() -> None:
 def test_nan_is_a_yaml_1_2_float() -> None:
     value = value_of("a: .nan\n")["a"]
     assert value != value
+
+
+# --- node limits ---------------------------------------------------------------------------------
+
+
+def flow_list(size: int) -> bytes:
+    """One flow list of one-letter items filling ``size`` bytes: the most nodes per byte an
+    attacker gets from plain data (the issue's 1 MiB file took ~100 MB once composed)."""
+    items = b"a, " * ((size - 2) // 3)
+    return b"[" + items[: size - 2] + b"]"
+
+
+def test_a_1_mib_flow_list_is_refused_before_python_objects_are_built() -> None:
+    data = flow_list(1024 * 1024)
+    tracemalloc.start()
+    try:
+        documents, problems = parse(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert documents == []
+    [problem] = problems
+    assert problem.message.startswith("349530 YAML nodes in one file; the limit is 100000")
+    assert "max_nodes_per_file" in problem.message
+    assert "split the data into smaller files" in problem.message
+    # Composing it took ~100 MB; counting builds nothing (the input alone is 1 MiB).
+    assert peak < 8 * 1024 * 1024
+
+
+def test_a_small_file_over_the_node_limit_is_refused_and_nothing_of_it_kept() -> None:
+    limits = LoaderLimits(max_nodes_per_file=50)
+
+    documents, problems = parse(flow_list(200), limits)
+
+    assert documents == []
+    [problem] = problems
+    assert problem.message.startswith("72 YAML nodes in one file; the limit is 50")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 1\n",
+        "a: &x {b: [1, 2, {c: d}]}\ne: *x\nf: [*x, *x]\n---\n- s: &s text\n- *s\n",
+        "{a, b: [], ? c}\n--- !!str tagged\n...\n",
+    ],
+)
+def test_nodes_counted_while_building_agree_with_libyaml_count(text: str) -> None:
+    budget = NodeBudget(limit=1_000)
+
+    _, problems = parse_documents(text, "f.yaml", DEFAULT_LIMITS, budget)
+
+    assert problems == []
+    assert budget.used == yamlscan.count_nodes(text.encode())
+
+
+def test_files_share_the_revision_budget_and_the_one_past_it_exhausts_it() -> None:
+    budget = NodeBudget(limit=150)
+    _, problems = parse_documents(flow_list(200), "a.yaml", DEFAULT_LIMITS, budget)
+    assert problems == [] and budget.used == 72
+
+    second, problems = parse_documents(flow_list(300), "b.yaml", DEFAULT_LIMITS, budget)
+
+    assert second == []
+    assert budget.exhausted
+    assert problems[0].message.startswith(
+        "this file's 105 YAML nodes take the revision past 150 (max_nodes_per_revision; "
+        "72 used by the files before it); files after it are not read"
+    )
+
+
+def test_documents_before_a_syntax_error_are_counted_against_the_budget_too() -> None:
+    # Otherwise many small files, each ending in a mistake, would keep their nodes unbounded.
+    budget = NodeBudget(limit=120)
+    text = flow_list(200) + b"\n---\n" + flow_list(200) + b"\n---\nb: [\n"
+
+    documents, problems = parse_documents(text, "f.yaml", DEFAULT_LIMITS, budget)
+
+    assert documents == [] and budget.exhausted
+    assert problems[0].message.startswith("YAML syntax error")
+    assert "take the revision past 120" in problems[1].message
+
+
+def test_a_large_file_past_the_revision_budget_is_refused_before_composing() -> None:
+    budget = NodeBudget(limit=100_000, used=90_000)
+
+    documents, problems = parse_documents(flow_list(100_000), "big.yaml", DEFAULT_LIMITS, budget)
+
+    assert documents == [] and budget.exhausted and budget.used == 90_000
+    assert "take the revision past 100000" in problems[0].message
+
+
+def test_the_plain_scalar_memo_keeps_no_long_text() -> None:
+    long_text = "k" * 10_000
+    value_of(f"short: {long_text}\n")
+
+    assert long_text not in yamldoc._plain_tags
+    assert "short" in yamldoc._plain_tags

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -270,3 +271,103 @@ def test_validate_refuses_an_expression_that_can_build_too_much_naming_where_and
         f"{case}:13:7: spec.steps[0].if: CEL: at column 51: replace() can build a value of "
         "about 6.2 MiB from inputs of 64 KiB; the limit is 1 MiB"
     ) in result.stdout
+
+
+# --- hostile repositories (security issue, findings 3 and 7) -----------------------------------
+
+
+def flow_list(items: int) -> bytes:
+    """One YAML flow list of one-letter items: the most nodes per byte plain data gives."""
+    return b"[" + b", ".join([b"a"] * items) + b"]"
+
+
+def test_validate_refuses_eight_1_mib_flow_lists_by_their_node_count(tmp_path: Path) -> None:
+    for index in range(8):
+        (tmp_path / f"flow{index}.yaml").write_bytes(flow_list(349_524))
+
+    result = reconciler("validate", tmp_path)
+
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 9
+    for index, line in enumerate(lines[:8]):
+        assert line.startswith(
+            f"{tmp_path}/flow{index}.yaml: 349530 YAML nodes in one file; the limit is 100000"
+        )
+
+
+def test_validate_reports_a_binary_file_at_a_line_and_column(tmp_path: Path) -> None:
+    (tmp_path / "logo.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (tmp_path / "latin1.yaml").write_bytes(b"kind: Workflow\nname: caf\xe9\n")
+
+    result = reconciler("validate", tmp_path)
+
+    assert result.returncode == 1
+    assert f"{tmp_path}/logo.yaml:1:1: not valid UTF-8 (byte 0x89)" in result.stdout
+    assert f"{tmp_path}/latin1.yaml:2:10: not valid UTF-8 (byte 0xe9)" in result.stdout
+
+
+def test_validate_cuts_a_500_kb_name_short(tmp_path: Path) -> None:
+    name = "n" * 500_000
+    (tmp_path / "wf.yaml").write_text(
+        f"apiVersion: reconciler.dev/v1alpha1\nkind: Workflow\nmetadata: {{name: {name}}}\n"
+        "spec: {steps: [{id: a, action: core.log}]}\n"
+    )
+
+    result = reconciler("validate", tmp_path)
+
+    assert result.returncode == 1
+    assert len(result.stdout) < 2_000
+    assert "characters cut" in result.stdout
+
+
+PEAK_PROBE = """\
+import sys
+from reconciler.cli import main
+sys.argv = ["reconciler", "validate", sys.argv[1]]
+try:
+    main()
+except SystemExit:
+    pass
+print(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmPeak")))
+"""
+
+
+def test_validate_out_of_memory_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    # What a small repository needs (address space: imports, the interpreter), then a limit 64 MiB
+    # above it, and a repository within the loader's limits that needs ~150 MiB more.
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "wf.yaml").write_text("a: 1\n")
+    probe = subprocess.run(
+        [sys.executable, "-c", PEAK_PROBE, str(small)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=True,
+    )
+    limit = int(probe.stdout.split()[-1]) * 1024 + 64 * 1024 * 1024
+    heavy = tmp_path / "heavy"
+    heavy.mkdir()
+    for index in range(5):
+        (heavy / f"f{index}.yaml").write_bytes(flow_list(94_990))
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", str(heavy)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+        preexec_fn=limited,  # only sets a limit: safe before exec
+    )
+
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.splitlines() == [
+        "error: out of memory (a container limit or `ulimit -v`); give this command more "
+        "memory, or make the repository smaller (docs/definitions.md lists the loader's limits)"
+    ]
