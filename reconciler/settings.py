@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from reconciler.durations import parse_flexible
 
@@ -24,6 +24,17 @@ def _seconds(value: Any) -> Any:
 
 # A duration setting: written as users write durations (SPEC §3), held as float seconds.
 Seconds = Annotated[float, BeforeValidator(_seconds)]
+
+
+def _names(value: Any) -> Any:
+    """``a,b`` (a flag or variable) or a list (the settings file), as a tuple of names."""
+    if isinstance(value, str):
+        return tuple(name.strip() for name in value.split(",") if name.strip())
+    return value
+
+
+# A list of names: comma-separated on the command line and in the environment.
+Names = Annotated[tuple[str, ...], BeforeValidator(_names)]
 
 
 class _Section(BaseModel):
@@ -101,6 +112,34 @@ class ServiceSettings(_Section):
         ge=1024 * 1024,  # at least one webhook body at its largest (1 MiB)
         description="most bytes of webhook bodies being read, parsed and stored at once (then 503)",
     )
+    # Least privilege (docs/deployment.md, RBAC): what reconciler refuses itself, whatever the
+    # repository's guardrails say, and the only namespaces shell's Jobs may run in.
+    allow_protected_namespaces: bool = Field(
+        False,
+        description="let actions change kube-system and reconciler's own namespace "
+        "(refused by default)",
+    )
+    own_namespace: str = Field(
+        "reconciler",
+        min_length=1,
+        description="reconciler's own namespace, protected like kube-system (the manifests set "
+        "it from the pod's)",
+    )
+    shell_jobs_enabled: bool = Field(
+        False, description="let shell with image: run Kubernetes Jobs (off by default)"
+    )
+    shell_job_namespaces: Names = Field(
+        (), description="the namespaces shell Jobs may run in, comma-separated"
+    )
+
+    @model_validator(mode="after")
+    def _shell_jobs_need_namespaces(self) -> ServiceSettings:
+        if self.shell_jobs_enabled and not self.shell_job_namespaces:
+            raise ValueError(
+                "shell_jobs_enabled needs shell_job_namespaces (--shell-job-namespaces, "
+                "RECONCILER_SHELL_JOB_NAMESPACES): the namespaces shell Jobs may run in"
+            )
+        return self
 
 
 class Settings(_Section):
