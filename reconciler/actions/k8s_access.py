@@ -221,11 +221,7 @@ def cluster_rules() -> list[Access]:
 def namespaced_rules(*, shell: bool = False) -> list[Access]:
     """The Role bound in each namespace the operator lists: the workload writes (and container
     logs). ``shell``: also the Jobs of ``shell`` with ``image:`` (only where they may run)."""
-    return [
-        rule
-        for rule in _split()[1]
-        if shell or (rule.group, rule.resource) not in _SHELL_ONLY
-    ]
+    return [rule for rule in _split()[1] if shell or (rule.group, rule.resource) not in _SHELL_ONLY]
 
 
 def allows(action: str, kind: str, verb: str) -> bool:

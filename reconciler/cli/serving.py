@@ -92,7 +92,8 @@ def run(
         str | None, _option("reconciler's own namespace, protected [reconciler]", "own_namespace")
     ] = None,
     shell_jobs_enabled: Annotated[
-        bool | None, _option("let shell with image: run Kubernetes Jobs [off]", "shell_jobs_enabled")
+        bool | None,
+        _option("let shell with image: run Kubernetes Jobs [off]", "shell_jobs_enabled"),
     ] = None,
     shell_job_namespaces: Annotated[
         str | None,

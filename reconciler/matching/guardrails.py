@@ -53,8 +53,10 @@ class RuleOutcome:
     error: str | None = None
 
 
-_PROTECTED_SETTING = "allow_protected_namespaces (--allow-protected-namespaces, " \
+_PROTECTED_SETTING = (
+    "allow_protected_namespaces (--allow-protected-namespaces, "
     "RECONCILER_ALLOW_PROTECTED_NAMESPACES)"
+)
 _SHELL_SETTING = "shell_jobs_enabled (--shell-jobs-enabled, RECONCILER_SHELL_JOBS_ENABLED)"
 _SHELL_NAMESPACES = "shell_job_namespaces (--shell-job-namespaces, RECONCILER_SHELL_JOB_NAMESPACES)"
 

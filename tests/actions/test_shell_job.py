@@ -104,4 +104,3 @@ SECRET_READS = {
 def test_a_job_spec_that_reads_a_secret_is_refused(case: str) -> None:
     with pytest.raises(PermanentError, match="shell Job reconciler-shell-: "):
         shell_job.check_job(job_with(**SECRET_READS[case]))
-

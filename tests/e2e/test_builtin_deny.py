@@ -102,10 +102,12 @@ def test_reconciler_test_holds_to_the_built_in_denials(tmp_path: Path) -> None:
 
 
 def test_plan_shows_the_built_in_denial(tmp_path: Path) -> None:
-    (tmp_path / "repo.yaml").write_text(REPO)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "repo.yaml").write_text(REPO)
     alert = tmp_path / "alert.yaml"
     alert.write_text("labels: {alertname: Down, namespace: kube-system}\n")
-    (plan,) = json.loads(reconciler("plan", "--alert", alert, tmp_path, "-o", "json").stdout)
+    (plan,) = json.loads(reconciler("plan", "--alert", alert, repo, "-o", "json").stdout)
     (step,) = plan["executions"][0]["steps"]
     (fired,) = step["guardrails"]
     assert (fired["guardrail"], fired["rule"], fired["effect"]) == (
@@ -113,5 +115,5 @@ def test_plan_shows_the_built_in_denial(tmp_path: Path) -> None:
         "protected-namespaces",
         "deny",
     )
-    text = reconciler("plan", "--alert", alert, tmp_path).stdout
+    text = reconciler("plan", "--alert", alert, repo).stdout
     assert "DENIED by reconciler/protected-namespaces" in text

@@ -87,14 +87,17 @@ def test_the_cluster_role_only_reads_and_handles_nodes(base: list[dict[str, Any]
     granted = grants(role)
     writes = {(g, r, v) for g, r, v in granted if v in WRITES}
     node_verbs = {(a.group, a.resource, v) for a in k8s_access.NODE_VERBS for v in a.verbs}
-    assert writes == node_verbs == {
-        ("", "nodes", "patch"),
-        ("", "pods/eviction", "create"),
-        ("", "events", "create"),
-    }
+    assert (
+        writes
+        == node_verbs
+        == {
+            ("", "nodes", "patch"),
+            ("", "pods/eviction", "create"),
+            ("", "events", "create"),
+        }
+    )
     assert not {(g, r, v) for g, r, v in writes if r in WORKLOADS}
     assert not {r for _, r, _ in granted} & {"secrets", "configmaps", "pods/log", "pods/exec"}
-    assert not [b for b in of(base, "ClusterRoleBinding") if b["roleRef"]["kind"] == "Role"]
     # The base itself grants no namespace anything: those Roles come from components.
     assert not of(base, "Role") and not of(base, "RoleBinding")
 
@@ -116,7 +119,9 @@ def test_the_two_halves_together_are_every_action_s_access() -> None:
 def test_roles_exist_only_in_the_namespaces_listed(overlay: list[dict[str, Any]]) -> None:
     roles = {r["metadata"]["namespace"]: r for r in of(overlay, "Role")}
     assert set(roles) == {"prod-checkout", "batch-jobs"}
-    assert not of(overlay, "ClusterRoleBinding")[0]["roleRef"]["kind"] == "Role"
+    # The components add Roles, never a cluster-wide grant.
+    assert [b["roleRef"]["name"] for b in of(overlay, "ClusterRoleBinding")] == ["reconciler"]
+    assert len(of(overlay, "ClusterRole")) == 1
     for namespace, shell in (("prod-checkout", False), ("batch-jobs", True)):
         expected = {
             (a.group, a.resource, v)
@@ -207,7 +212,9 @@ def test_egress_opens_no_port_to_any_address(base: list[dict[str, Any]]) -> None
                     "kubernetes.io/metadata.name"
                 }
     ports = {
-        p["port"] for rule in policy["spec"]["egress"] if "ipBlock" in rule["to"][0]
+        p["port"]
+        for rule in policy["spec"]["egress"]
+        if "ipBlock" in rule["to"][0]
         for p in rule["ports"]
     }
     assert ports == {443, 6443, 22}

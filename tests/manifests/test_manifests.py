@@ -154,9 +154,7 @@ def test_the_cluster_role_grants_exactly_the_cluster_rules(base: list[dict[str, 
         for resource in rule["resources"]
         for verb in rule["verbs"]
     }
-    required = {
-        (a.group, a.resource, verb) for a in k8s_access.cluster_rules() for verb in a.verbs
-    }
+    required = {(a.group, a.resource, verb) for a in k8s_access.cluster_rules() for verb in a.verbs}
     assert granted == required, (
         f"granted but not required: {sorted(granted - required)}; "
         f"required but not granted: {sorted(required - granted)}"

@@ -55,7 +55,9 @@ def test_the_settings_move_or_lift_the_protection() -> None:
 
 
 def test_shell_jobs_are_off_unless_enabled_and_only_in_listed_namespaces() -> None:
-    off = denial(guardrails.DEFAULT_BUILTIN, "shell", command=["id"], image="busybox", namespace="ops")
+    off = denial(
+        guardrails.DEFAULT_BUILTIN, "shell", command=["id"], image="busybox", namespace="ops"
+    )
     assert off is not None and "shell_jobs_enabled" in off
     assert "RECONCILER_SHELL_JOBS_ENABLED" in off and "shell_job_namespaces" in off
     on = guardrails.Builtin.from_settings(
@@ -72,7 +74,9 @@ def test_shell_jobs_are_off_unless_enabled_and_only_in_listed_namespaces() -> No
     kube = guardrails.Builtin.from_settings(
         ServiceSettings(shell_jobs_enabled=True, shell_job_namespaces="kube-system")
     )
-    assert "is protected" in str(denial(kube, "shell", command=["id"], image="b", namespace="kube-system"))
+    assert "is protected" in str(
+        denial(kube, "shell", command=["id"], image="b", namespace="kube-system")
+    )
     # shell without image: runs in reconciler's pod, not as a Job.
     assert denial(guardrails.DEFAULT_BUILTIN, "shell", command=["id"]) is None
 
