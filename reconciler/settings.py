@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from reconciler.durations import parse_flexible
 
@@ -24,17 +24,6 @@ def _seconds(value: Any) -> Any:
 
 # A duration setting: written as users write durations (SPEC §3), held as float seconds.
 Seconds = Annotated[float, BeforeValidator(_seconds)]
-
-
-def _names(value: Any) -> Any:
-    """``a,b`` (a flag or variable) or a list (the settings file), as a tuple of names."""
-    if isinstance(value, str):
-        return tuple(name.strip() for name in value.split(",") if name.strip())
-    return value
-
-
-# A list of names: comma-separated on the command line and in the environment.
-Names = Annotated[tuple[str, ...], BeforeValidator(_names)]
 
 
 class _Section(BaseModel):
@@ -128,9 +117,17 @@ class ServiceSettings(_Section):
     shell_jobs_enabled: bool = Field(
         False, description="let shell with image: run Kubernetes Jobs (off by default)"
     )
-    shell_job_namespaces: Names = Field(
+    shell_job_namespaces: tuple[str, ...] = Field(
         (), description="the namespaces shell Jobs may run in, comma-separated"
     )
+
+    @field_validator("shell_job_namespaces", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        """``a,b`` (a flag or variable) or a list (the settings file), as a tuple of names."""
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
 
     @model_validator(mode="after")
     def _shell_jobs_need_namespaces(self) -> ServiceSettings:
