@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from reconciler.durations import parse_flexible
 
@@ -127,6 +127,42 @@ class ServiceSettings(_Section):
         ge=1024 * 1024,  # at least one webhook body at its largest (1 MiB)
         description="most bytes of webhook bodies being read, parsed and stored at once (then 503)",
     )
+    # Least privilege (docs/deployment.md, RBAC): what reconciler refuses itself, whatever the
+    # repository's guardrails say, and the only namespaces shell's Jobs may run in.
+    allow_protected_namespaces: bool = Field(
+        False,
+        description="let actions change kube-system and reconciler's own namespace "
+        "(refused by default)",
+    )
+    own_namespace: str = Field(
+        "reconciler",
+        min_length=1,
+        description="reconciler's own namespace, protected like kube-system (the manifests set "
+        "it from the pod's)",
+    )
+    shell_jobs_enabled: bool = Field(
+        False, description="let shell with image: run Kubernetes Jobs (off by default)"
+    )
+    shell_job_namespaces: tuple[str, ...] = Field(
+        (), description="the namespaces shell Jobs may run in, comma-separated"
+    )
+
+    @field_validator("shell_job_namespaces", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        """``a,b`` (a flag or variable) or a list (the settings file), as a tuple of names."""
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _shell_jobs_need_namespaces(self) -> ServiceSettings:
+        if self.shell_jobs_enabled and not self.shell_job_namespaces:
+            raise ValueError(
+                "shell_jobs_enabled needs shell_job_namespaces (--shell-job-namespaces, "
+                "RECONCILER_SHELL_JOB_NAMESPACES): the namespaces shell Jobs may run in"
+            )
+        return self
 
     # Trust in the Git source (SPEC §4, §5): signed heads, no silent rewinds, no clear-text
     # credentials.

@@ -1,11 +1,12 @@
 """The Kubernetes API access each action needs: the single source of reconciler's RBAC.
 
 Pure data. ``tests/manifests/test_manifests.py`` checks that the ClusterRole in ``manifests/``
-grants exactly :func:`required_rules` (nothing more, nothing less) and that every action of
-``actions/k8s.py`` is described here. With the Kubernetes release, those actions read
-:data:`KINDS` and :func:`allows` to refuse a ``kind`` the RBAC does not grant before they call
-the API, so a workflow fails with a clear message instead of a 403. ``docs/deployment.md``
-shows the same table for people.
+grants exactly :func:`cluster_rules` (reads and the node verbs) and that the namespace
+components :mod:`reconciler.actions.k8s_rbac` writes grant exactly :func:`namespaced_rules`
+(the workload writes), and that every action of ``actions/k8s.py`` is described here. With the
+Kubernetes release, those actions read :data:`KINDS` and :func:`allows` to refuse a ``kind``
+the RBAC does not grant before they call the API, so a workflow fails with a clear message
+instead of a 403. ``docs/deployment.md`` shows the same table for people.
 
 Least privilege, and what the actions are held to:
 
@@ -25,6 +26,7 @@ Least privilege, and what the actions are held to:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -57,6 +59,10 @@ KINDS: Final[dict[str, tuple[str, str]]] = {
     "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
     "StorageClass": ("storage.k8s.io", "storageclasses"),
 }
+
+#: The service account of ``shell``'s Jobs, fixed: a workflow cannot name another one. It
+#: holds no RBAC and mounts no token; the namespace components with ``--shell`` create it.
+SHELL_SERVICE_ACCOUNT: Final = "reconciler-shell"
 
 _READABLE: Final = tuple(kind for kind in KINDS if kind != "ConfigMap")
 _PATCHABLE: Final = (
@@ -158,16 +164,64 @@ ACCESS: Final[dict[str, tuple[Access, ...]]] = {
 }
 
 
-def required_rules() -> list[Access]:
-    """Everything in :data:`ACCESS`, one entry per (group, resource) with sorted unique verbs."""
+def _merge(accesses: Iterable[Access]) -> list[Access]:
+    """One entry per (group, resource), sorted, with sorted unique verbs."""
     verbs: dict[tuple[str, str], set[str]] = {}
-    for accesses in ACCESS.values():
-        for access in accesses:
-            verbs.setdefault((access.group, access.resource), set()).update(access.verbs)
+    for access in accesses:
+        verbs.setdefault((access.group, access.resource), set()).update(access.verbs)
     return [
         Access(group, resource, tuple(sorted(verbs[group, resource])))
         for group, resource in sorted(verbs)
+        if verbs[group, resource]
     ]
+
+
+def required_rules() -> list[Access]:
+    """Everything in :data:`ACCESS`, one entry per (group, resource) with sorted unique verbs:
+    what :func:`cluster_rules` and :func:`namespaced_rules` (with ``shell``) grant together."""
+    return _merge(access for accesses in ACCESS.values() for access in accesses)
+
+
+#: Reads the cluster-wide role does not hold: container logs often print tokens and passwords
+#: (kube-system's included), so they are read only in the namespaces the operator lists.
+_NOT_CLUSTER_WIDE_READS: Final = frozenset({("", "pods/log")})
+_READS: Final = frozenset({"get", "list"})
+#: The writes the cluster-wide role holds: the node verbs. Cordon and drain patch the Node;
+#: a drain evicts the node's pods whatever their namespace (the Eviction API, which keeps
+#: PodDisruptionBudgets); every mutating action records an Event (a Node's goes to `default`).
+NODE_VERBS: Final = (
+    Access("", "nodes", ("patch",)),
+    Access("", "pods/eviction", ("create",)),
+    Access("", "events", ("create",)),
+)
+#: What only ``shell`` with ``image:`` needs: granted in the namespaces listed for shell Jobs.
+_SHELL_ONLY: Final = frozenset({("batch", "jobs")})
+
+
+def _split() -> tuple[list[Access], list[Access]]:
+    cluster: list[Access] = []
+    namespaced: list[Access] = []
+    node = {(a.group, a.resource): set(a.verbs) for a in NODE_VERBS}
+    for rule in required_rules():
+        key = (rule.group, rule.resource)
+        wide = set(node.get(key, set()))
+        if key not in _NOT_CLUSTER_WIDE_READS:
+            wide |= set(rule.verbs) & _READS
+        cluster.append(Access(rule.group, rule.resource, tuple(sorted(wide))))
+        namespaced.append(Access(rule.group, rule.resource, tuple(sorted(set(rule.verbs) - wide))))
+    return _merge(cluster), _merge(namespaced)
+
+
+def cluster_rules() -> list[Access]:
+    """The ClusterRole bound cluster-wide: reads (logs aside) and :data:`NODE_VERBS`; no
+    create, patch or delete on any workload, pod or Job."""
+    return _split()[0]
+
+
+def namespaced_rules(*, shell: bool = False) -> list[Access]:
+    """The Role bound in each namespace the operator lists: the workload writes (and container
+    logs). ``shell``: also the Jobs of ``shell`` with ``image:`` (only where they may run)."""
+    return [rule for rule in _split()[1] if shell or (rule.group, rule.resource) not in _SHELL_ONLY]
 
 
 def allows(action: str, kind: str, verb: str) -> bool:

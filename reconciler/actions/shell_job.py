@@ -5,6 +5,12 @@ Called by :mod:`reconciler.actions.process`. The Job runs the image with the arg
 waits for it to finish (polling, within the step's ``timeout``), returns the pod's log (size
 limited) and deletes the Job. The Job carries the idempotency marker, so a resumed step can
 find it. A Job that fails fails the step.
+
+Least privilege: whether a Job may run at all, and in which namespace, the built-in guardrail
+decides before the call (``matching.guardrails.Builtin``: ``shell_jobs_enabled``,
+``shell_job_namespaces``). The Job runs as the fixed ``reconciler-shell`` service account with
+no API token, and :func:`check_job` refuses a spec that mounts or reads a Secret, so a Job
+cannot print one to its log.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
+from reconciler.actions.k8s_access import SHELL_SERVICE_ACCOUNT
 from reconciler.actions.kubeops import names
 from reconciler.actions.spec import ActionContext
 from reconciler.errors import PermanentError, TemporaryError
@@ -37,7 +44,9 @@ async def run_job(params: ShellParams, context: ActionContext) -> dict[str, Any]
     core = kubernetes.client.CoreV1Api(cluster.api)
     deadline = time.monotonic() + params.timeout.total_seconds()
     try:
-        created = await cluster.run(batch.create_namespaced_job, namespace, _job(params, context))
+        job = _job(params, context)
+        check_job(job)
+        created = await cluster.run(batch.create_namespaced_job, namespace, job)
         name = str(created.metadata.name)  # type: ignore[union-attr]
         while True:
             read = await cluster.run(batch.read_namespaced_job, name, namespace)
@@ -79,6 +88,9 @@ def _job(params: ShellParams, context: ActionContext) -> dict[str, Any]:
                 "metadata": {"labels": labels},
                 "spec": {
                     "restartPolicy": "Never",
+                    "serviceAccountName": SHELL_SERVICE_ACCOUNT,
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
                     "containers": [
                         {
                             "name": "shell",
@@ -98,6 +110,28 @@ def _job(params: ShellParams, context: ActionContext) -> dict[str, Any]:
             },
         },
     }
+
+
+def check_job(job: dict[str, Any]) -> None:
+    """Refuse a Job that would run as another service account, carry an API token, or read a
+    Secret (a volume, a projected source, ``env`` or ``envFrom``): PermanentError saying which."""
+    pod = job.get("spec", {}).get("template", {}).get("spec", {})
+    where = f"shell Job {job.get('metadata', {}).get('generateName', '')}"
+    if pod.get("serviceAccountName") != SHELL_SERVICE_ACCOUNT:
+        raise PermanentError(f"{where}: must run as service account {SHELL_SERVICE_ACCOUNT}")
+    if pod.get("automountServiceAccountToken") is not False:
+        raise PermanentError(f"{where}: must not mount a service account token")
+    for volume in pod.get("volumes") or ():
+        sources = (volume.get("projected") or {}).get("sources") or ()
+        if "secret" in volume or any("secret" in source for source in sources):
+            raise PermanentError(f"{where}: volume {volume.get('name')!r} mounts a Secret")
+    containers = [*(pod.get("containers") or ()), *(pod.get("initContainers") or ())]
+    for container in containers:
+        for env in container.get("env") or ():
+            if "secretKeyRef" in (env.get("valueFrom") or {}):
+                raise PermanentError(f"{where}: variable {env.get('name')!r} reads a Secret")
+        if any("secretRef" in source for source in container.get("envFrom") or ()):
+            raise PermanentError(f"{where}: container {container.get('name')!r} reads a Secret")
 
 
 async def _log(cluster: Any, core: Any, job: str, namespace: str, limit: int) -> dict[str, Any]:

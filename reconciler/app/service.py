@@ -30,7 +30,7 @@ from reconciler.engine.state import Execution, Node, iso
 from reconciler.errors import InputError
 from reconciler.intake.intake import Intake
 from reconciler.intake.load import Load
-from reconciler.matching.guardrails import GUARDED_COLLECTIONS
+from reconciler.matching.guardrails import GUARDED_COLLECTIONS, Builtin
 from reconciler.metrics import Metrics
 from reconciler.settings import ServiceSettings
 from reconciler.sim.cluster import Cluster
@@ -64,8 +64,8 @@ def tune_gc() -> None:
 class ServiceHooks(GuardrailHooks):
     """Guardrail rules before mutating actions (as ``reconciler test``), and metrics."""
 
-    def __init__(self, rules_for: RulesFor, metrics: Metrics) -> None:
-        super().__init__(rules_for)
+    def __init__(self, rules_for: RulesFor, metrics: Metrics, builtin: Builtin) -> None:
+        super().__init__(rules_for, builtin=builtin)
         self.metrics = metrics
 
     def attempt_finished(
@@ -130,7 +130,7 @@ class Service:
             self.store,
             registry=self.registry,
             clock=self.clock,
-            hooks=ServiceHooks(self._rules, self.metrics),
+            hooks=ServiceHooks(self._rules, self.metrics, Builtin.from_settings(settings)),
             secrets=secrets,
             limits=Limits(
                 max_running_executions=settings.max_running_executions,

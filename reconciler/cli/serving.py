@@ -94,6 +94,24 @@ def run(
     allow_insecure_http: Annotated[
         bool | None, _option("allow Git credentials over plain http://", "allow_insecure_http")
     ] = None,
+    allow_protected_namespaces: Annotated[
+        bool | None,
+        _option(
+            "let actions change kube-system and reconciler's own namespace [refused]",
+            "allow_protected_namespaces",
+        ),
+    ] = None,
+    own_namespace: Annotated[
+        str | None, _option("reconciler's own namespace, protected [reconciler]", "own_namespace")
+    ] = None,
+    shell_jobs_enabled: Annotated[
+        bool | None,
+        _option("let shell with image: run Kubernetes Jobs [off]", "shell_jobs_enabled"),
+    ] = None,
+    shell_job_namespaces: Annotated[
+        str | None,
+        _option("namespaces shell Jobs may run in, comma-separated", "shell_job_namespaces"),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="settings file (YAML)", envvar="RECONCILER_CONFIG")
     ] = None,

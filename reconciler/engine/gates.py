@@ -4,7 +4,8 @@ A fired rule with ``effect: deny`` fails the step; ``effect: approve`` makes it 
 person. Rules come from the execution's own revision, so a running execution keeps the
 guardrails it started with. The service and ``reconciler test`` both plug this in; the
 ``cluster`` view comes from a provider: the live cluster (``actions.kube.ClusterView``), a
-simulated one, or an empty static view.
+simulated one, or an empty static view. Before the rules, ``builtin`` denies what reconciler
+refuses itself (protected namespaces, shell Jobs): see :class:`guardrails.Builtin`.
 """
 
 from __future__ import annotations
@@ -21,9 +22,16 @@ RulesFor = Callable[[Execution], Sequence[CompiledRule]]
 
 
 class GuardrailHooks(Hooks):
-    def __init__(self, rules_for: RulesFor, cluster: guardrails.ClusterView | None = None) -> None:
+    def __init__(
+        self,
+        rules_for: RulesFor,
+        cluster: guardrails.ClusterView | None = None,
+        builtin: guardrails.Builtin = guardrails.DEFAULT_BUILTIN,
+    ) -> None:
         self.rules_for = rules_for
         self.cluster = cluster or guardrails.StaticClusterView()
+        # What reconciler refuses itself; the service sets it from its settings.
+        self.builtin = builtin
 
     async def before_action(
         self,
@@ -54,6 +62,7 @@ class GuardrailHooks(Hooks):
             },
             workflow_params=execution.params,
             cluster=self.cluster,
+            builtin=self.builtin,
         )
         return gate_of(outcomes)
 

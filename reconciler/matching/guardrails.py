@@ -4,6 +4,12 @@ A rule whose ``deny`` is true denies the action (``effect: deny``) or gates it o
 (``effect: approve``). A rule that errors denies: guardrails fail closed. The ``cluster`` view
 comes from a :class:`ClusterView` provider; :class:`StaticClusterView` serves fixed lists (plan,
 tests without a cluster).
+
+Before any repository rule, :class:`Builtin` denies what reconciler refuses itself (SPEC §1.4
+guardrails add to it, never remove from it): actions in kube-system and reconciler's own
+namespace unless ``allow_protected_namespaces`` is set, and ``shell`` Jobs unless
+``shell_jobs_enabled`` is set and the namespace is in ``shell_job_namespaces``. The service, the
+``reconciler test`` runner (through ``engine.gates``) and ``reconciler plan`` all evaluate here.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from reconciler.errors import ExpressionError
 from reconciler.expressions import templates
 from reconciler.expressions.compiler import Activation, Scope
 from reconciler.expressions.values import check_bounds, to_text
+from reconciler.settings import ServiceSettings
 from reconciler.validation.compiled import CompiledRule
 
 GUARDED_COLLECTIONS = ("nodes", "pods", "deployments", "statefulsets", "hpas", "pdbs")
@@ -46,6 +53,63 @@ class RuleOutcome:
     error: str | None = None
 
 
+_PROTECTED_SETTING = (
+    "allow_protected_namespaces (--allow-protected-namespaces, "
+    "RECONCILER_ALLOW_PROTECTED_NAMESPACES)"
+)
+_SHELL_SETTING = "shell_jobs_enabled (--shell-jobs-enabled, RECONCILER_SHELL_JOBS_ENABLED)"
+_SHELL_NAMESPACES = "shell_job_namespaces (--shell-job-namespaces, RECONCILER_SHELL_JOB_NAMESPACES)"
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """The denials no repository can lift; only the service's settings can. The defaults are
+    the settings' defaults, so ``reconciler test`` and ``plan`` hold to them too."""
+
+    protected_namespaces: tuple[str, ...] = ("kube-system", "reconciler")
+    shell_jobs_enabled: bool = False
+    shell_job_namespaces: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> Builtin:
+        protected = (
+            () if settings.allow_protected_namespaces else ("kube-system", settings.own_namespace)
+        )
+        return cls(protected, settings.shell_jobs_enabled, tuple(settings.shell_job_namespaces))
+
+    def check(self, action: str, params: Mapping[str, Any]) -> RuleOutcome | None:
+        """The denial of a mutating call, or None; its message names the setting to change."""
+        job = action == "shell" and params.get("image") is not None
+        # A shell Job without a namespace runs in `default` (actions.shell_job).
+        namespace = str(params.get("namespace") or ("default" if job else ""))
+        if namespace and namespace in self.protected_namespaces:
+            return _denied(
+                "protected-namespaces",
+                f"{action} refused: namespace {namespace} is protected (kube-system and "
+                f"reconciler's own, whatever the guardrails say); set {_PROTECTED_SETTING} "
+                "to allow it",
+            )
+        if job and not self.shell_jobs_enabled:
+            return _denied(
+                "shell-jobs",
+                "shell with image: refused: running it as a Kubernetes Job is off; set "
+                f"{_SHELL_SETTING} and list the namespace in {_SHELL_NAMESPACES}",
+            )
+        if job and namespace not in self.shell_job_namespaces:
+            return _denied(
+                "shell-jobs",
+                f"shell with image: refused: namespace {namespace} is not in {_SHELL_NAMESPACES}",
+            )
+        return None
+
+
+def _denied(rule: str, message: str) -> RuleOutcome:
+    return RuleOutcome("reconciler", rule, "deny", True, message)
+
+
+DEFAULT_BUILTIN = Builtin()
+
+
 def action_view(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """The ``action`` variable: name, params, namespace and target of the call."""
     namespace = params.get("namespace")
@@ -65,11 +129,15 @@ def evaluate(
     cluster: ClusterView,
     history: Sequence[Mapping[str, Any]] = (),
     now: datetime | None = None,
+    builtin: Builtin = DEFAULT_BUILTIN,
 ) -> list[RuleOutcome]:
-    """Every applicable rule's outcome, in order; a rule that errors fires with effect deny."""
+    """The built-in denial if any, then every applicable rule's outcome, in order; a rule that
+    errors fires with effect deny."""
+    denied = builtin.check(action, params)
+    first = [denied] if denied is not None else []
     applicable = [rule for rule in rules if rule.applies_to(action)]
     if not applicable:
-        return []
+        return first
     view = cluster.snapshot()
     try:
         check_bounds(view, "cluster")
@@ -77,7 +145,7 @@ def evaluate(
     except ExpressionError as exc:
         # Too much to hand to CEL safely: every rule that applies denies (fail closed), saying why.
         message = f"{exc.message}; narrow the cluster view or raise the expression limits"
-        return [
+        return first + [
             RuleOutcome(r.guardrail, r.rule.name, "deny", True, message, exc.message)
             for r in applicable
         ]
@@ -119,4 +187,4 @@ def evaluate(
                 except ExpressionError as exc:
                     message = f"{message} (its message failed: {exc.message})"
         outcomes.append(RuleOutcome(rule.guardrail, name, rule.rule.effect, fired, message))
-    return outcomes
+    return first + outcomes

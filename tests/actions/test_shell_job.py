@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from reconciler.actions import kube
+from reconciler.actions import kube, shell_job
+from reconciler.actions.k8s_access import SHELL_SERVICE_ACCOUNT
 from reconciler.actions.process import ShellParams
 from reconciler.actions.registry import default_registry
 from reconciler.actions.spec import ActionContext
@@ -61,3 +63,50 @@ def test_a_path_steering_namespace_is_refused_before_any_request(sim) -> None:
     with pytest.raises(PermanentError, match=r"^namespace: '\.\./\.\.' is not a valid Namespace"):
         run(sim, command=["true"], image="busybox:1.36", namespace="../..")
     assert sim.requests == [] and sim.cluster.audit == []
+
+
+def test_the_job_runs_as_the_fixed_account_without_a_token(sim) -> None:
+    run(sim, command=["true"], image="busybox:1.36", namespace="ops")
+    (created,) = [e for e in sim.cluster.audit if e["verb"] == "create" and e["resource"] == "jobs"]
+    pod = created["body"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == SHELL_SERVICE_ACCOUNT == "reconciler-shell"
+    assert pod["automountServiceAccountToken"] is False
+    assert "volumes" not in pod
+
+
+def job_with(**pod: Any) -> dict[str, Any]:
+    params = ShellParams.model_validate({"command": ["true"], "image": "busybox:1.36"})
+    job = shell_job._job(params, ActionContext("exec-1", "s", 1))
+    shell_job.check_job(job)  # what reconciler builds passes
+    job["spec"]["template"]["spec"].update(pod)
+    return job
+
+
+SECRET_READS = {
+    "a Secret volume": {"volumes": [{"name": "creds", "secret": {"secretName": "db"}}]},
+    "a projected Secret": {
+        "volumes": [{"name": "all", "projected": {"sources": [{"secret": {"name": "db"}}]}}]
+    },
+    "a variable from a Secret": {
+        "containers": [
+            {
+                "name": "shell",
+                "image": "busybox",
+                "env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db", "key": "p"}}}],
+            }
+        ]
+    },
+    "envFrom a Secret": {
+        "initContainers": [
+            {"name": "init", "image": "busybox", "envFrom": [{"secretRef": {"name": "db"}}]}
+        ]
+    },
+    "another account": {"serviceAccountName": "default"},
+    "a token": {"automountServiceAccountToken": True},
+}
+
+
+@pytest.mark.parametrize("case", sorted(SECRET_READS))
+def test_a_job_spec_that_reads_a_secret_is_refused(case: str) -> None:
+    with pytest.raises(PermanentError, match="shell Job reconciler-shell-: "):
+        shell_job.check_job(job_with(**SECRET_READS[case]))

@@ -88,3 +88,32 @@ def test_the_intake_bounds_are_flags_and_variables_too() -> None:
     assert "RECONCILER_MAX_BYTES_IN_FLIGHT: Input should be greater than or equal to" in output
     code, output = run("--max-deliveries-in-flight", "64", "--listen", "nowhere")
     assert code == 2 and "--listen 'nowhere'" in output  # accepted; the address is not
+
+
+def test_shell_jobs_need_their_namespaces_on_a_flag_a_variable_or_the_file(
+    tmp_path: Path,
+) -> None:
+    code, output = run("--shell-jobs-enabled", "--listen", "nowhere")
+    assert code == 2
+    assert "shell_jobs_enabled needs shell_job_namespaces (--shell-job-namespaces" in output
+    code, output = run(
+        "--listen",
+        "nowhere",
+        env={
+            "RECONCILER_SHELL_JOBS_ENABLED": "true",
+            "RECONCILER_SHELL_JOB_NAMESPACES": "ops, batch",
+        },
+    )
+    assert code == 2 and "--listen 'nowhere'" in output  # accepted; the address is not
+    config = tmp_path / "settings.yaml"
+    config.write_text("shell_jobs_enabled: true\nshell_job_namespaces: [ops, batch]\n")
+    settings = _settings(config, {"allow_protected_namespaces": True})
+    assert settings.shell_job_namespaces == ("ops", "batch")
+    assert settings.allow_protected_namespaces is True
+    assert _settings(None, {"shell_job_namespaces": "ops,,batch "}).shell_job_namespaces == (
+        "ops",
+        "batch",
+    )
+    defaults = ServiceSettings()
+    assert (defaults.shell_jobs_enabled, defaults.allow_protected_namespaces) == (False, False)
+    assert defaults.own_namespace == "reconciler"

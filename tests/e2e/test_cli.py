@@ -184,7 +184,10 @@ spec:
     result = reconciler("plan", "--alert", alert, repo, "-o", "json")
     (plan,) = json_of(result)
     (step,) = plan["executions"][0]["steps"]
-    assert step["guardrails"] == [
+    # First reconciler's own denial of kube-system (tests/e2e/test_builtin_deny.py), then the
+    # repository's rule.
+    assert step["guardrails"][0]["rule"] == "protected-namespaces"
+    assert step["guardrails"][1:] == [
         {
             "guardrail": "protect",
             "rule": "never-kube-system",
