@@ -24,6 +24,7 @@ def wanted(accept: str) -> bool:
 
 def table(kind: str, objects: list[Obj], resource_version: str, include: str = "") -> Obj:
     columns = COLUMNS.get(kind, [])
+    wide = WIDE.get(kind, [])  # priority 1: kubectl shows them with -o wide
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
@@ -34,13 +35,14 @@ def table(kind: str, objects: list[Obj], resource_version: str, include: str = "
                 "type": type_,
                 "format": "name" if name == "Name" else "",
                 "description": name,
-                "priority": 0,
+                "priority": int(column in wide),
             }
-            for name, type_, _ in [NAME, *columns, AGE]
+            for column in [NAME, *columns, AGE, *wide]
+            for name, type_, _ in [column]
         ],
         "rows": [
             {
-                "cells": [cell(obj) for _, _, cell in [NAME, *columns, AGE]],
+                "cells": [cell(obj) for _, _, cell in [NAME, *columns, AGE, *wide]],
                 "object": obj if include == "Object" else _partial(obj),
             }
             for obj in objects
@@ -265,4 +267,28 @@ COLUMNS: dict[str, list[Column]] = {
             lambda o: str(bool(o.get("allowVolumeExpansion"))).lower(),
         ),
     ],
+}
+
+
+def _containers(obj: Obj, key: str) -> str:
+    containers = _get(obj, "spec", "template", "spec", "containers", default=[]) or []
+    return ",".join(str(c.get(key, "")) for c in containers)
+
+
+def _internal_ip(node: Obj) -> str:
+    addresses = _get(node, "status", "addresses", default=[]) or []
+    found = [a.get("address") for a in addresses if a.get("type") == "InternalIP"]
+    return str(found[0]) if found else "<none>"
+
+
+WIDE: dict[str, list[Column]] = {
+    "Pod": [
+        ("IP", "string", lambda o: _or_none(_get(o, "status", "podIP"))),
+        ("Node", "string", lambda o: _or_none(_get(o, "spec", "nodeName"))),
+    ],
+    "Deployment": [
+        ("Containers", "string", lambda o: _containers(o, "name")),
+        ("Images", "string", lambda o: _containers(o, "image")),
+    ],
+    "Node": [("Internal-IP", "string", _internal_ip)],
 }

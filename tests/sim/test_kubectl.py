@@ -186,3 +186,27 @@ def test_get_watch_prints_changes_as_they_happen(kubectl: Kubectl) -> None:
 def next_line(lines: queue.Queue[str]) -> str:
     deadline = time.monotonic() + TIMEOUT
     return lines.get(timeout=max(deadline - time.monotonic(), 0))
+
+
+def test_everyday_commands_succeed(kubectl: Kubectl) -> None:
+    pod = sorted(kubectl.pods("checkout-api"))[0]
+    node = kubectl.node_of(pod)
+    wide = kubectl.ok("get", "pods", "-o", "wide").splitlines()[0].split()
+    assert wide[-2:] == ["IP", "NODE"]
+    assert "pod/" in kubectl.ok("get", "all") and "deployment.apps/" in kubectl.ok("get", "all")
+    assert f"Node:             {node}" in kubectl.ok("describe", "pod", pod)
+    assert "Replicas:" in kubectl.ok("describe", "deploy", "checkout-api")
+    kubectl.ok("create", "configmap", "settings", "--from-literal=a=b")
+    kubectl.ok("label", "deploy", "checkout-api", "team=payments")
+    kubectl.ok("annotate", "deploy", "checkout-api", "note=checked")
+    kubectl.ok("patch", "deploy", "checkout-api", "-p", '{"spec":{"replicas":4}}')
+    assert len(kubectl.pods("checkout-api")) == 4
+    kubectl.ok("rollout", "restart", "deploy/checkout-api")
+    assert not set(kubectl.pods("checkout-api")) & {pod}  # new pods from the new template
+    assert "REVISION" in kubectl.ok("rollout", "history", "deploy/checkout-api")
+    assert "simulated log line" in kubectl.ok("logs", "deploy/checkout-api")
+    kubectl.ok("cordon", node)
+    assert "SchedulingDisabled" in kubectl.ok("get", "node", node)
+    kubectl.ok("uncordon", node)
+    assert "pods/eviction" not in kubectl.ok("api-resources")  # subresources are not listed
+    assert "deploy" in kubectl.ok("api-resources", "--api-group=apps")
