@@ -68,8 +68,11 @@ def test_discovery_lists_eviction_and_short_names(api) -> None:
 def test_get_as_a_table_shows_a_crash_looping_pods_status(api) -> None:
     table = raw(api, f"/api/v1/namespaces/{NS}/pods", TABLE)
     assert table["kind"] == "Table"
-    columns = [c["name"] for c in table["columnDefinitions"]]
-    assert columns == ["Name", "Ready", "Status", "Restarts", "Age"]
+    columns = [(c["name"], c["priority"]) for c in table["columnDefinitions"]]
+    assert columns == [
+        *[(name, 0) for name in ("Name", "Ready", "Status", "Restarts", "Age")],
+        *[(name, 1) for name in ("IP", "Node")],  # -o wide
+    ]
     rows = {row["cells"][0]: row for row in table["rows"]}
     crashing = [name for name, row in rows.items() if row["cells"][2] == "CrashLoopBackOff"]
     assert crashing and rows[crashing[0]]["cells"][1] == "0/1"
