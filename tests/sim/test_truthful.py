@@ -224,3 +224,12 @@ def test_a_budget_lets_an_unready_pod_go_and_refuses_without_retry_after(api) ->
     assert refused.value.status == 429 and "Retry-After" not in (refused.value.headers or {})
     evict(crashing[0])  # the budget is met by the ready pods: an unready one may go
     assert crashing[0] not in pods_of(core, "payment-gateway")
+
+
+def test_a_watch_ends_when_the_server_stops(api, sim: SimulatedCluster) -> None:
+    watch = kubernetes.watch.Watch()
+    stream = watch.stream(CoreV1Api(api).list_node, timeout_seconds=600)
+    assert next(stream)["type"] == "ADDED"  # the stream is open
+    sim.stop()
+    rest = list(stream)  # ends now, not after 600 seconds
+    assert all(event["type"] == "ADDED" for event in rest)
