@@ -2,7 +2,9 @@
 
 Called by the HTTP layer (:mod:`reconciler.sim.server`), one request at a time under a lock;
 every mutation runs the controllers (:mod:`reconciler.sim.controllers`) before it answers, so a
-client sees a settled cluster. Mutating requests go into :attr:`Cluster.audit`; scripted faults
+client sees a settled cluster; a delete takes what the object owns (:mod:`reconciler.sim.gc`);
+every stored or deleted object goes into :attr:`Cluster.history`, which watches read.
+Mutating requests go into :attr:`Cluster.audit`; scripted faults
 (:class:`Fault`) make a request fail or slow. Errors are :class:`ApiError` with the status code
 and reason the real API server uses.
 """
@@ -59,7 +61,7 @@ class ApiError(Exception):
 class Fault:
     """Make matching requests fail (``code``) or answer late (``delay`` seconds), ``times`` times.
 
-    ``verb`` is get, list, create, update, patch, delete or evict; ``resource`` a plural
+    ``verb`` is get, list, watch, create, update, patch, delete or evict; ``resource`` a plural
     (``deployments``, ``pods/eviction``); None matches any."""
 
     code: int | None = 500

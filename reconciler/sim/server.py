@@ -4,8 +4,10 @@
 ``url`` goes into a kubeconfig or a ``kubernetes.client.Configuration``. Requests are handled one
 at a time under the cluster's lock (controllers settle before the answer), so a client sees the
 same sequence a test script wrote. Paths: ``/api``, ``/apis``, ``/version`` and the resource
-lists for discovery; ``/api/v1/...`` and ``/apis/GROUP/VERSION/...`` for objects, with the
-``scale``, ``eviction``, ``log`` and ``status`` subresources.
+lists for discovery and the OpenAPI index (:mod:`reconciler.sim.discovery`); ``/api/v1/...``
+and ``/apis/GROUP/VERSION/...`` for objects, with the ``scale``, ``eviction``, ``log`` and
+``status`` subresources; tables for ``kubectl get`` (:mod:`reconciler.sim.tables`); watches
+(:mod:`reconciler.sim.watch`), which stream outside the lock.
 """
 
 from __future__ import annotations
@@ -111,7 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, discovered)
                 return
             resource, namespace, name, sub = _route(url.path)
-            verb = "watch" if watch.requested(query) and not name else _verb(method, name, sub)
+            watching = method == "GET" and not name and watch.requested(query)
+            verb = "watch" if watching else _verb(method, name, sub)
             with self.cluster.lock:
                 fault = self.cluster.fault(verb, resource.plural + (f"/{sub}" if sub else ""), name)
             if fault is not None and fault.delay:
