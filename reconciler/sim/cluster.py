@@ -2,7 +2,9 @@
 
 Called by the HTTP layer (:mod:`reconciler.sim.server`), one request at a time under a lock;
 every mutation runs the controllers (:mod:`reconciler.sim.controllers`) before it answers, so a
-client sees a settled cluster. Mutating requests go into :attr:`Cluster.audit`; scripted faults
+client sees a settled cluster; a delete takes what the object owns (:mod:`reconciler.sim.gc`);
+every stored or deleted object goes into :attr:`Cluster.history`, which watches read.
+Mutating requests go into :attr:`Cluster.audit`; scripted faults
 (:class:`Fault`) make a request fail or slow. Errors are :class:`ApiError` with the status code
 and reason the real API server uses.
 """
@@ -18,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.sim import controllers, patches, selectors
+from reconciler.sim import controllers, gc, patches, selectors
+from reconciler.sim.history import History
 from reconciler.sim.resources import BY_KIND, Resource, of_object
 
 Obj = dict[str, Any]
@@ -58,7 +61,7 @@ class ApiError(Exception):
 class Fault:
     """Make matching requests fail (``code``) or answer late (``delay`` seconds), ``times`` times.
 
-    ``verb`` is get, list, create, update, patch, delete or evict; ``resource`` a plural
+    ``verb`` is get, list, watch, create, update, patch, delete or evict; ``resource`` a plural
     (``deployments``, ``pods/eviction``); None matches any."""
 
     code: int | None = 500
@@ -89,6 +92,10 @@ class Cluster:
     lock: threading.RLock = field(default_factory=threading.RLock)
     _versions: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
     serial: Iterator[int] = field(default_factory=itertools.count)  # for generated names
+    history: History = field(init=False)  # recent changes, for watches
+
+    def __post_init__(self) -> None:
+        self.history = History(self.lock)
 
     # -- loading -------------------------------------------------------------------------------
     @classmethod
@@ -201,11 +208,18 @@ class Cluster:
         return self._commit(resource, self._changed(resource, current, obj), dry_run)
 
     def delete(
-        self, resource: Resource, namespace: str | None, name: str, dry_run: bool = False
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        dry_run: bool = False,
+        propagation: str = "Background",
     ) -> Obj:
+        """Delete an object and (unless ``propagation`` is Orphan) what it owns."""
         current = self.get(resource, namespace, name)
         if not dry_run:
-            del self.objects[_key(resource, namespace, name)]
+            self._forget(_key(resource, namespace, name))
+            gc.collect(self, current, propagation)
             controllers.settle(self)
         return current
 
@@ -220,14 +234,23 @@ class Cluster:
         return self.get(resource, obj["metadata"].get("namespace"), obj["metadata"]["name"])
 
     def _store(self, resource: Resource, obj: Obj) -> None:
-        obj["metadata"]["resourceVersion"] = str(next(self._versions))
-        self.objects[_key(resource, obj["metadata"].get("namespace"), obj["metadata"]["name"])] = (
-            obj
-        )
+        version = next(self._versions)
+        obj["metadata"]["resourceVersion"] = str(version)
+        key = _key(resource, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        change = "MODIFIED" if key in self.objects else "ADDED"
+        self.objects[key] = obj
+        self.history.record(version, change, key[0], obj)
+
+    def _forget(self, key: Key) -> None:
+        obj = self.objects.pop(key, None)
+        if obj is not None:
+            version = next(self._versions)
+            obj["metadata"]["resourceVersion"] = str(version)
+            self.history.record(version, "DELETED", key[0], obj)
 
     def remove(self, kind: str, namespace: str | None, name: str) -> None:
-        """A controller deletes an object."""
-        self.objects.pop(_key(BY_KIND[kind], namespace, name), None)
+        """A controller (or the garbage collector) deletes an object."""
+        self._forget(_key(BY_KIND[kind], namespace, name))
 
     def touch(self, resource: Resource, obj: Obj) -> None:
         """A controller changed a stored object: give it a new resourceVersion."""

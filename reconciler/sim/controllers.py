@@ -16,7 +16,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from reconciler.sim import selectors
+from reconciler.sim import patches, selectors
 from reconciler.sim.resources import BY_KIND, Resource
 
 if TYPE_CHECKING:
@@ -244,7 +244,7 @@ def _revision(rs: Obj) -> int:
 
 def _without_hash(template: Any) -> Any:
     """A pod template as the Deployment holds it (ReplicaSets add the pod-template-hash label)."""
-    clean = json.loads(json.dumps(template))
+    clean = patches.without_nulls(template)  # kubectl rollout undo sends creationTimestamp: null
     (clean.get("metadata", {}).get("labels") or {}).pop("pod-template-hash", None)
     return clean
 
@@ -282,7 +282,7 @@ def _replica_sets(cluster: Cluster) -> None:
 def _replica_set(cluster: Cluster, rs: Obj) -> None:
     pods = _owned_by(cluster, "Pod", rs)
     wanted = int(rs["spec"].get("replicas", 1))
-    for pod in sorted(pods, key=_ready)[: max(len(pods) - wanted, 0)]:  # not ready ones first
+    for pod in sorted(pods, key=ready)[: max(len(pods) - wanted, 0)]:  # not ready ones first
         cluster.remove("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"])
     for _ in range(wanted - len(pods)):
         suffix = template_hash([rs["metadata"]["uid"], next(cluster.serial)])[:5]
@@ -350,11 +350,11 @@ def _jobs(cluster: Cluster) -> None:
 
 def _workload_status(cluster: Cluster, workload: Obj, wanted: int) -> None:
     pods = _owned_by(cluster, "Pod", workload)
-    ready = sum(_ready(p) for p in pods)
+    count = sum(ready(p) for p in pods)
     status = {
         "replicas": len(pods),
-        "readyReplicas": ready,
-        "availableReplicas": ready,
+        "readyReplicas": count,
+        "availableReplicas": count,
         "observedGeneration": workload["metadata"].get("generation", 1),
     }
     if workload["kind"] == "StatefulSet":
@@ -493,7 +493,7 @@ def _pdbs(cluster: Cluster) -> None:
             for p in cluster.items("Pod", pdb["metadata"]["namespace"])
             if selectors.matches(spec.get("selector"), p["metadata"].get("labels") or {})
         ]
-        healthy = sum(_ready(p) for p in pods)
+        healthy = sum(ready(p) for p in pods)
         if "minAvailable" in spec:
             desired = _count(spec["minAvailable"], len(pods))
         else:
@@ -544,7 +544,7 @@ def _set_status(cluster: Cluster, obj: Obj, status: dict[str, Any]) -> None:
         cluster.touch(BY_KIND[obj["kind"]], obj)
 
 
-def _ready(pod: Obj) -> bool:
+def ready(pod: Obj) -> bool:
     return any(
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in pod.get("status", {}).get("conditions") or []

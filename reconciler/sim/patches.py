@@ -34,6 +34,15 @@ class PatchError(Exception):
     """The patch cannot be applied (a test failed, a path is missing, a body is malformed)."""
 
 
+def without_nulls(value: Any) -> Any:
+    """A copy without the map entries that are null (the API reads them as absent)."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)

@@ -4,8 +4,10 @@
 ``url`` goes into a kubeconfig or a ``kubernetes.client.Configuration``. Requests are handled one
 at a time under the cluster's lock (controllers settle before the answer), so a client sees the
 same sequence a test script wrote. Paths: ``/api``, ``/apis``, ``/version`` and the resource
-lists for discovery; ``/api/v1/...`` and ``/apis/GROUP/VERSION/...`` for objects, with the
-``scale``, ``eviction``, ``log`` and ``status`` subresources.
+lists for discovery and the OpenAPI index (:mod:`reconciler.sim.discovery`); ``/api/v1/...``
+and ``/apis/GROUP/VERSION/...`` for objects, with the ``scale``, ``eviction``, ``log`` and
+``status`` subresources; tables for ``kubectl get`` (:mod:`reconciler.sim.tables`); watches
+(:mod:`reconciler.sim.watch`), which stream outside the lock.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from reconciler.errors import InputError
-from reconciler.sim import subresources
+from reconciler.sim import discovery, gc, subresources, tables, watch
 from reconciler.sim.cluster import PATCH_TYPES, REASONS, ApiError, Cluster, Obj
-from reconciler.sim.resources import BY_PATH, RESOURCES, Resource
+from reconciler.sim.resources import BY_PATH, Resource
 
 MAX_BODY = 3 * 1024 * 1024  # the API server's own request limit
 
@@ -48,7 +50,9 @@ class SimulatedCluster:
         # Every request line served ("PATCH /api/v1/..."), reads too: tests assert that a
         # refused call never reached the cluster. The audit log keeps the writes' bodies.
         self.requests: list[str] = []
-        handler = type("Handler", (_Handler,), {"cluster": cluster, "requests": self.requests})
+        self._stopping = threading.Event()  # ends the watches when the server stops
+        attributes = {"cluster": cluster, "requests": self.requests, "stopping": self._stopping}
+        handler = type("Handler", (_Handler,), attributes)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -65,6 +69,9 @@ class SimulatedCluster:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
+        with self.cluster.lock:
+            self.cluster.history.changed.notify_all()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
@@ -79,6 +86,7 @@ class SimulatedCluster:
 class _Handler(BaseHTTPRequestHandler):
     cluster: Cluster
     requests: list[str]
+    stopping: threading.Event
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -106,12 +114,13 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         try:
             body = self._body()
-            discovered = _discovery(url.path)
+            discovered = discovery.answer(url.path)
             if discovered is not None:
                 self._send(200, discovered)
                 return
             resource, namespace, name, sub = _route(url.path)
-            verb = _verb(method, name, sub)
+            watching = method == "GET" and not name and watch.requested(query)
+            verb = "watch" if watching else _verb(method, name, sub)
             with self.cluster.lock:
                 fault = self.cluster.fault(verb, resource.plural + (f"/{sub}" if sub else ""), name)
             if fault is not None and fault.delay:
@@ -123,18 +132,29 @@ class _Handler(BaseHTTPRequestHandler):
                     f"simulated fault: {fault.code}",
                     retry_after=fault.retry_after,
                 )
-            with self.cluster.lock:
-                code, answer = self._serve(
-                    method, verb, resource, namespace, name, sub, query, body
-                )
+            if verb == "watch":
+                as_table = tables.wanted(self.headers.get("Accept", ""))
+                streaming = watch.Watch(self.cluster, resource, namespace, query, as_table)
+            else:
+                with self.cluster.lock:
+                    code, answer = self._serve(
+                        method, verb, resource, namespace, name, sub, query, body
+                    )
         except ApiError as error:
             self._send(error.code, error.status(), retry_after=error.retry_after)
             return
         except InputError as error:
             self._send(400, ApiError(400, "BadRequest", str(error)).status())
             return
-        if isinstance(answer, str):
+        if verb == "watch":
+            streaming.serve(self, self.stopping)
+        elif isinstance(answer, str):
             self._send_text(code, answer)
+        elif verb in ("get", "list") and not sub and tables.wanted(self.headers.get("Accept", "")):
+            items = answer["items"] if verb == "list" else [answer]
+            version = str(answer["metadata"].get("resourceVersion", ""))
+            include = query.get("includeObject", "")
+            self._send(code, tables.table(resource.kind, items, version, include))
         else:
             self._send(code, answer)
 
@@ -150,7 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
         body: Any,
     ) -> tuple[int, Obj | str]:
         cluster = self.cluster
-        dry_run = query.get("dryRun") == "All"
+        dry_run = _dry_run(method, sub, query, body)
         if verb not in ("get", "list"):
             cluster.audit.append(
                 {
@@ -193,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, {
                 "kind": resource.list_kind,
                 "apiVersion": resource.api_version,
-                "metadata": {"resourceVersion": str(len(cluster.audit))},
+                "metadata": {"resourceVersion": str(cluster.history.latest)},
                 "items": items,
             }
         if verb == "create":
@@ -206,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
         if verb == "patch":
             content_type = self.headers.get("Content-Type", "")
             return 200, cluster.patch(resource, namespace, name, body, content_type, dry_run)
-        deleted = cluster.delete(resource, namespace, name, dry_run)
+        deleted = cluster.delete(resource, namespace, name, dry_run, gc.policy(query, body))
         if resource.kind == "Pod":
             return 200, deleted
         return 200, {
@@ -275,6 +295,19 @@ def _route(path: str) -> tuple[Resource, str | None, str | None, str | None]:
     return resource, namespace, name, None if sub == "status" else sub
 
 
+def _dry_run(method: str, sub: str | None, query: dict[str, str], body: Any) -> bool:
+    """``?dryRun=All``, or ``dryRun: [All]`` in the body's DeleteOptions (kubectl sends a
+    delete's and an eviction's dry run there, not in the query)."""
+    if query.get("dryRun") == "All":
+        return True
+    options = body.get("deleteOptions") if sub == "eviction" and isinstance(body, dict) else body
+    if method not in ("DELETE", "POST") or not isinstance(options, dict):
+        return False
+    if method == "POST" and sub != "eviction":
+        return False
+    return "All" in (options.get("dryRun") or [])
+
+
 def _verb(method: str, name: str | None, sub: str | None) -> str:
     """The API verb of a request; 405 for a method the path does not take (as the API server
     answers: no PATCH or PUT of a collection, no POST to an object)."""
@@ -307,52 +340,3 @@ def _scale_replicas(
         raise ApiError(415, "UnsupportedMediaType", f"unknown patch type {content_type!r}")
     patched = apply(subresources.scale_of(cluster, resource, namespace, name), body)
     return patched.get("spec", {}).get("replicas") if isinstance(patched, dict) else None
-
-
-def _discovery(path: str) -> Obj | None:
-    path = "/" + path.strip("/")
-    if path == "/version":
-        return {
-            "major": "1",
-            "minor": "31",
-            "gitVersion": "v1.31.0-reconciler-sim",
-            "platform": "linux/amd64",
-        }
-    if path == "/api":
-        return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
-    if path == "/apis":
-        groups = sorted({(r.group, r.version) for r in RESOURCES if r.group})
-        return {
-            "kind": "APIGroupList",
-            "apiVersion": "v1",
-            "groups": [
-                {
-                    "name": group,
-                    "versions": [{"groupVersion": f"{group}/{version}", "version": version}],
-                    "preferredVersion": {"groupVersion": f"{group}/{version}", "version": version},
-                }
-                for group, version in groups
-            ],
-        }
-    for prefix, group in [("/api/v1", "")] + [
-        (f"/apis/{r.group}/{r.version}", r.group) for r in RESOURCES if r.group
-    ]:
-        if path == prefix:
-            version = prefix.rsplit("/", 1)[1]
-            return {
-                "kind": "APIResourceList",
-                "apiVersion": "v1",
-                "groupVersion": prefix.removeprefix("/api/").removeprefix("/apis/"),
-                "resources": [
-                    {
-                        "name": r.plural,
-                        "singularName": r.kind.lower(),
-                        "namespaced": r.namespaced,
-                        "kind": r.kind,
-                        "verbs": ["create", "delete", "get", "list", "patch", "update"],
-                    }
-                    for r in RESOURCES
-                    if r.group == group and r.version == version
-                ],
-            }
-    return None

@@ -66,16 +66,26 @@ def evict(cluster: Cluster, namespace: str, name: str, dry_run: bool) -> Obj:
     pod = cluster.get(pods, namespace, name)
     labels = pod["metadata"].get("labels") or {}
     for pdb in cluster.items("PodDisruptionBudget", namespace):
-        blocks = int(pdb.get("status", {}).get("disruptionsAllowed", 0)) < 1
-        if blocks and selectors.matches(pdb.get("spec", {}).get("selector"), labels):
+        if _blocks(pdb, pod) and selectors.matches(pdb.get("spec", {}).get("selector"), labels):
             raise ApiError(
                 429,
                 "TooManyRequests",
                 "Cannot evict pod as it would violate the pod's disruption budget.",
-                retry_after=10,
-            )
+            )  # no Retry-After, as the API server: client-go would retry inside one call
     cluster.delete(pods, namespace, name, dry_run)
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+
+def _blocks(pdb: Obj, pod: Obj) -> bool:
+    """Whether a budget refuses this eviction. As the API server: a pod that is not ready may go
+    while the budget is met (``unhealthyPodEvictionPolicy`` IfHealthyBudget) or always
+    (AlwaysAllow); a ready one needs a disruption left."""
+    status = pdb.get("status", {})
+    if not controllers.ready(pod):
+        policy = pdb.get("spec", {}).get("unhealthyPodEvictionPolicy", "IfHealthyBudget")
+        healthy = int(status.get("currentHealthy", 0)) >= int(status.get("desiredHealthy", 0))
+        return not (policy == "AlwaysAllow" or healthy)
+    return int(status.get("disruptionsAllowed", 0)) < 1
 
 
 def log_of(cluster: Cluster, namespace: str, name: str, container: str | None) -> str:
