@@ -9,9 +9,9 @@ anything is routed or read:
   :class:`Hosts`. Refused with 421 (Misdirected Request).
 - **Content type** (cross-site requests): a page may send a "simple" request to any origin
   without asking first (CORS preflight): a form, or ``fetch`` with a ``text/plain`` body or none.
-  Every ``POST`` must be ``Content-Type: application/json``, which a page can only send across
-  sites after a preflight, which the service never grants (it sends no CORS headers). Refused
-  with 415.
+  Every ``POST`` to a route that takes one must be ``Content-Type: application/json``, which a
+  page can only send across sites after a preflight, which the service never grants (it sends
+  no CORS headers). Refused with 415; a ``POST`` to any other path goes on to its 404 or 405.
 
 Both refusals cost a scan of the request's headers: this layer is on the webhook's hot path.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -81,11 +82,14 @@ def is_loopback(listen: str) -> bool:
 
 
 class Guard:
-    """ASGI: refuses foreign ``Host`` names (421) and non-JSON ``POST`` bodies (415)."""
+    """ASGI: refuses foreign ``Host`` names (421) and non-JSON ``POST`` bodies (415).
 
-    def __init__(self, app: ASGIApp, hosts: Hosts) -> None:
+    ``posts``: the path patterns of the routes that take a ``POST``."""
+
+    def __init__(self, app: ASGIApp, hosts: Hosts, posts: Iterable[re.Pattern[str]]) -> None:
         self.app = app
         self.hosts = hosts
+        self.posts = tuple(posts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -104,7 +108,11 @@ class Guard:
                 f"this service does not answer to the host {host!r}: add it to --allowed-hosts "
                 "(RECONCILER_ALLOWED_HOSTS) if it is one of its names",
             )
-        elif scope["method"] == "POST" and not is_json(content_type):
+        elif (
+            scope["method"] == "POST"
+            and not is_json(content_type)
+            and any(p.match(scope["path"]) for p in self.posts)
+        ):
             # POST is the one writing method a page may send across sites unasked (PUT, PATCH
             # and DELETE always need a preflight; the API has none of them).
             await _refuse(

@@ -15,8 +15,9 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
@@ -29,6 +30,7 @@ from reconciler.app.service import Service
 from reconciler.app.views import summary
 from reconciler.app.webhook import PATH as WEBHOOK
 from reconciler.app.webhook import Rejected, Webhook, deliver
+from reconciler.definitions.alert import Alert, WebhookPayload
 from reconciler.engine.control import ControlError
 from reconciler.errors import EngineError
 
@@ -47,12 +49,17 @@ class SuspendRequest(BaseModel):
     reason: str = Field("", description="recorded with the suspension")
 
 
+class Empty(BaseModel):
+    """No fields: a POST still sends a JSON body (``{}``), which no web page can forge."""
+
+
 class Problem(BaseModel):
     detail: str = Field(description="what went wrong, and what to do")
 
 
 # What each refusal means, for the OpenAPI document (every status a route can answer).
 _MEANING = {
+    400: "the body could not be parsed",
     401: "no valid bearer token (one is required: --api-token-file or --webhook-token-file)",
     403: "control refused: the service listens beyond loopback without --api-token-file",
     404: "no such execution",
@@ -68,6 +75,11 @@ _MEANING = {
 def _answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route: 421 (the Host check) on every route, plus ``statuses``."""
     return {s: {"model": Problem, "description": _MEANING[s]} for s in (421, *statuses)}
+
+
+class Readiness(BaseModel):
+    ready: bool
+    problems: list[str] = Field(description="why not ready (empty when ready)")
 
 
 class Receipt(BaseModel):
@@ -136,11 +148,13 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> ASGIApp:
         responses=_answers(401, 413, 415, 422, 503),
         dependencies=[Depends(webhook_bearer)],  # for the document: deliver() checks it
     )
-    async def receive_alerts(request: Request) -> Response:
+    async def receive_alerts(
+        request: Request, alerts: Annotated[WebhookPayload | list[Alert], Body()]
+    ) -> Response:
         """Alertmanager webhook (payload version 4), or a list of alerts as ``amtool`` sends.
         Bearer token in ``Authorization`` when ``--webhook-token-file`` is set. (Served by
         :class:`~reconciler.app.webhook.Webhook` in front of this app; declared here for the
-        OpenAPI document.)"""
+        OpenAPI document, its body too.)"""
         try:
             body = await deliver(service, webhook, request)
         except Rejected as exc:
@@ -188,12 +202,11 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> ASGIApp:
     @app.post(
         "/api/v1/executions/{execution_id}/{operation}",
         tags=["executions"],
-        responses=_answers(401, 403, 404, 409, 415),
+        responses=_answers(400, 401, 403, 404, 409, 415),
     )
     async def control(
-        execution_id: str, operation: Operation, who: Operator, body: ControlRequest | None = None
+        execution_id: str, operation: Operation, who: Operator, request: ControlRequest
     ) -> dict[str, Any]:
-        request = body or ControlRequest()
         if await service.store.load(execution_id) is None:
             raise HTTPException(404, f"no execution {execution_id!r}")
         engine = service.engine
@@ -222,16 +235,21 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> ASGIApp:
         """Active revision, last sync, conditions, last error, suspension."""
         return await service.status()
 
-    @app.post("/api/v1/suspend", tags=["service"], responses=_answers(401, 403, 415))
-    async def suspend(who: Operator, body: SuspendRequest | None = None) -> dict[str, Any]:
+    @app.post("/api/v1/suspend", tags=["service"], responses=_answers(400, 401, 403, 415))
+    async def suspend(who: Operator, body: SuspendRequest) -> dict[str, Any]:
         """The kill switch: no mutating work starts; in-flight executions pause."""
-        return {"suspended": await service.suspend(who, (body or SuspendRequest()).reason)}
+        return {"suspended": await service.suspend(who, body.reason)}
 
-    @app.post("/api/v1/unsuspend", tags=["service"], responses=_answers(401, 403, 415))
-    async def unsuspend(who: Operator) -> dict[str, Any]:
+    @app.post("/api/v1/unsuspend", tags=["service"], responses=_answers(400, 401, 403, 415))
+    async def unsuspend(who: Operator, body: Empty) -> dict[str, Any]:
         return {"suspended": None, "woken": await service.unsuspend(who)}
 
-    @app.get("/metrics", tags=["service"], response_class=Response, responses=_answers())
+    @app.get(
+        "/metrics",
+        tags=["service"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **_answers()},
+    )
     async def metrics() -> Response:
         """Prometheus metrics, all named ``reconciler_*``."""
         gauge = service.metrics.executions
@@ -247,7 +265,12 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> ASGIApp:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["service"], responses=_answers(503))
+    @app.get(
+        "/readyz",
+        tags=["service"],
+        response_model=Readiness,
+        responses={**_answers(), 503: {"model": Readiness, "description": "not ready"}},
+    )
     async def readyz() -> JSONResponse:
         """Ready when the store is open and can write, and the intake works, even with no
         revision active yet."""
@@ -256,7 +279,8 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> ASGIApp:
         return JSONResponse(body, status_code=503 if problems else 200)
 
     hosts = Hosts.of(settings.listen, settings.allowed_hosts)
-    return Guard(Webhook(app, service, webhook), hosts)
+    posts = [r.path_regex for r in app.routes if isinstance(r, APIRoute) and "POST" in r.methods]
+    return Guard(Webhook(app, service, webhook), hosts, posts)
 
 
 def _unauthorized(message: str) -> HTTPException:
