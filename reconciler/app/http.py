@@ -82,6 +82,12 @@ class Readiness(BaseModel):
     problems: list[str] = Field(description="why not ready (empty when ready)")
 
 
+class Payload(WebhookPayload):
+    """The webhook's body as the document shows it (parse_alerts refuses other versions)."""
+
+    version: Literal["4"] = "4"
+
+
 class Receipt(BaseModel):
     received: int = Field(description="alerts in the payload, now durably stored")
     repeats: int = Field(description="of which re-deliveries of alerts already stored")
@@ -149,7 +155,7 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> ASGIApp:
         dependencies=[Depends(webhook_bearer)],  # for the document: deliver() checks it
     )
     async def receive_alerts(
-        request: Request, alerts: Annotated[WebhookPayload | list[Alert], Body()]
+        request: Request, alerts: Annotated[Payload | list[Alert], Body()]
     ) -> Response:
         """Alertmanager webhook (payload version 4), or a list of alerts as ``amtool`` sends.
         Bearer token in ``Authorization`` when ``--webhook-token-file`` is set. (Served by
@@ -279,7 +285,9 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> ASGIApp:
         return JSONResponse(body, status_code=503 if problems else 200)
 
     hosts = Hosts.of(settings.listen, settings.allowed_hosts)
-    posts = [r.path_regex for r in app.routes if isinstance(r, APIRoute) and "POST" in r.methods]
+    posts = [
+        r.path_regex for r in app.routes if isinstance(r, APIRoute) and "POST" in (r.methods or ())
+    ]
     return Guard(Webhook(app, service, webhook), hosts, posts)
 
 
