@@ -16,11 +16,13 @@ from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
 from reconciler import __version__
@@ -283,6 +285,21 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> ASGIApp:
         problems = service.problems()
         body = {"ready": not problems, "problems": problems}
         return JSONResponse(body, status_code=503 if problems else 200)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """A 405's ``Allow`` names every method of the path (Starlette names only those of the
+        first route on it: ``POST`` alone for ``/api/v1/alerts``)."""
+        if exc.status_code == 405:
+            path = request.url.path
+            methods = {
+                method
+                for route in app.routes
+                if isinstance(route, APIRoute) and route.path_regex.match(path)
+                for method in route.methods or ()
+            }
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(methods))}
+        return await http_exception_handler(request, exc)
 
     hosts = Hosts.of(settings.listen, settings.allowed_hosts)
     posts = [

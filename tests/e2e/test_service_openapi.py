@@ -57,6 +57,8 @@ def drive(running: Running, recorder: Recorder, *, token: str, webhook: str) -> 
         http.get("/api/v1/alerts", params={"limit": 0})  # 422
         http.get("/api/v1/executions", params={"limit": "many"})  # 422
         http.get("/api/v1/executions/nope")  # 404
+        allow = http.request("OPTIONS", "/api/v1/alerts")  # 405, naming both methods
+        assert allow.status_code == 405 and allow.headers["Allow"] == "GET, POST"
         for path in ("/metrics", "/healthz", "/readyz"):
             anonymous.get(path)
             anonymous.post(path, content=b"x")  # 405: no such method, whatever the body
