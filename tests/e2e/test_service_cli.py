@@ -52,6 +52,9 @@ def test_run_fire_and_operate_executions_from_the_command_line(tmp_path: Path) -
         # With tokens set, reads need one too (they show alerts, outputs and approvals).
         "RECONCILER_TOKEN_FILE": str(tmp_path / "alice"),
     }
+    # The service's log goes to a file: a pipe nobody reads fills up (64 KiB) on a slow
+    # machine, and the service then blocks writing a log line, answering nothing.
+    log = (tmp_path / "service.log").open("w")
     service = subprocess.Popen(
         [
             sys.executable, "-m", "reconciler", "run",
@@ -62,7 +65,7 @@ def test_run_fire_and_operate_executions_from_the_command_line(tmp_path: Path) -
             "--cluster", "none",
         ],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip
@@ -131,7 +134,9 @@ def test_run_fire_and_operate_executions_from_the_command_line(tmp_path: Path) -
         assert missing.returncode == 2 and "404" in missing.stderr
     finally:
         service.terminate()
-        output, _ = service.communicate(timeout=30)
+        service.wait(timeout=30)
+        log.close()
+    output = (tmp_path / "service.log").read_text()
     assert "alice-secret" not in output  # tokens never reach the logs
     # uvicorn shuts down gracefully on SIGTERM, then exits by that signal.
     assert service.returncode in (0, -signal.SIGTERM), output[-2000:]
