@@ -105,6 +105,33 @@ class ServiceSettings(_Section):
     api_token_file: str = Field(
         "", description="file of named API tokens, `name: token` per line (none: control is open)"
     )
+    # Cross-site defences of the HTTP API (reconciler.app.guard): the Host names it answers to
+    # besides its listen address, localhost and (listening on 0.0.0.0 or ::) its IP addresses.
+    allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="other Host names the service answers to, comma-separated (its Kubernetes "
+        "Service DNS names, an ingress name); * accepts any",
+    )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_names(cls, value: Any) -> Any:
+        """``a,b`` (a flag or a variable) or a list (the settings file): bare host names."""
+        names = value.split(",") if isinstance(value, str) else value
+        if not isinstance(names, list | tuple):
+            return value  # pydantic names the type it expected
+        cleaned = []
+        for name in (str(n).strip() for n in names):
+            bare = name.strip("[]")
+            if any(c in bare for c in "/@ ") or (bare.count(":") == 1 and name == bare):
+                raise ValueError(
+                    f"{name!r} is not a host name: write names such as reconciler.monitoring.svc "
+                    "(no scheme, port or path), or * to accept any"
+                )
+            if bare:
+                cleaned.append(bare.lower().rstrip("."))
+        return tuple(cleaned)
+
     secrets_dir: str = Field("", description="folder of mounted secrets for secret(name, key)")
     dry_run: bool = Field(False, description="run every execution in dry-run mode")
     cluster: str = Field(

@@ -4,7 +4,8 @@
 when the intake is full (alerts queued, deliveries or bytes in flight: Alertmanager retries 5xx,
 not 4xx); 413 above 1 MiB, closing the connection rather than reading on; 422 for a body it
 cannot read; 401 without the webhook token when one is set. A delivery whose client has gone is
-not stored.
+not stored. (``reconciler.app.guard``, in front, refuses a foreign ``Host`` with 421 and a body
+that is not ``application/json`` with 415.)
 
 :class:`Webhook` serves it as a thin ASGI layer in front of the FastAPI app (built by
 :mod:`reconciler.app.http`, which still declares the endpoint for the OpenAPI document and
@@ -152,6 +153,9 @@ def _parse(body: bytes) -> list[Alert]:
         data = json.loads(body)
     except ValueError as exc:
         raise Rejected(422, f"the body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        # Python's JSON reader recurses once per level; an alert payload is 4 levels deep.
+        raise Rejected(422, "the body's JSON is nested too deeply to be an alert payload") from exc
     try:
         alerts = parse_alerts(data, "payload")
     except InputError as exc:

@@ -47,7 +47,9 @@ class Client:
         return self._send("GET", path, params={k: v for k, v in params.items() if v is not None})
 
     def post(self, path: str, body: Any = None) -> Any:
-        return self._send("POST", path, json=body)
+        # Always a JSON body: the service refuses any other POST (415), so that web pages
+        # cannot post to it across sites.
+        return self._send("POST", path, json={} if body is None else body)
 
     def _send(self, method: str, path: str, **options: Any) -> Any:
         try:
@@ -62,9 +64,15 @@ class Client:
                 detail = response.json().get("detail", response.text)
             except ValueError:
                 detail = response.text
-            hint = " (--token-file or RECONCILER_TOKEN)" if response.status_code == 401 else ""
+            hint = _HINTS.get(response.status_code, "")
             raise fail(f"{method} {path}: {response.status_code}: {detail}{hint}")
         return response.json()
+
+
+_HINTS = {
+    401: " (give an API token: --token-file, RECONCILER_TOKEN_FILE or RECONCILER_TOKEN)",
+    421: " (use the service's address, or add this name to its --allowed-hosts)",
+}
 
 
 def connect(server: str, token_file: str | None) -> Client:

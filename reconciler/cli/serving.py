@@ -57,6 +57,10 @@ def run(
     api_token_file: Annotated[
         str | None, _option("named API tokens, `name: token` per line", "api_token_file")
     ] = None,
+    allowed_hosts: Annotated[
+        str | None,
+        _option("other Host names to answer to, comma-separated (* any)", "allowed_hosts"),
+    ] = None,
     secrets_dir: Annotated[
         str | None, _option("mounted secrets for secret()", "secrets_dir")
     ] = None,
@@ -137,8 +141,8 @@ def run(
         raise fail(str(exc)) from exc
     if not ipaddress.ip_address(host).is_loopback and not api.enabled:
         log.warning(
-            "the API is reachable from the network and --api-token-file is not set: anyone who "
-            "reaches it can approve, cancel or suspend",
+            "the API is reachable from the network and --api-token-file is not set: control "
+            "(approve, cancel, suspend, ...) is refused with 403 until it is",
             listen=settings.listen,
         )
     app = create_app(service, webhook=webhook, api=api)

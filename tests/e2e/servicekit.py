@@ -97,13 +97,18 @@ def fixture_files() -> dict[str, str]:
 
 
 class Running:
-    """``reconciler run``'s app under uvicorn on a free loopback port, in a thread."""
+    """``reconciler run``'s app under uvicorn on a free loopback port, in a thread.
+
+    ``client`` sends the first API token, if any (reads need one once tokens are set);
+    ``settings.listen`` decides the service's policy (Host names, open control), while the
+    server always binds 127.0.0.1: tests send traffic to loopback only."""
 
     def __init__(
         self, settings: ServiceSettings, *, webhook: Tokens | None = None, api: Tokens | None = None
     ) -> None:
         self.service = Service(settings)
-        app = create_app(self.service, webhook=webhook or Tokens({}), api=api or Tokens({}))
+        self.api = api or Tokens({})
+        app = create_app(self.service, webhook=webhook or Tokens({}), api=self.api)
         config = uvicorn.Config(
             app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on"
         )
@@ -118,7 +123,9 @@ class Running:
         assert self.server.started, "the service did not start"
         port = self.server.servers[0].sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
-        self.http = httpx.Client(base_url=self.url, timeout=30)
+        token = next(iter(self.api.by_name.values()), None)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.url, timeout=30, headers=headers)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 from pathlib import Path
 
+import httpx
 import pytest
 from servicekit import Remote, Running, alert, fixture_files, payload, settings, wait_for
 
@@ -128,11 +129,12 @@ def test_the_webhook_refuses_bad_tokens_large_bodies_and_malformed_payloads(
         assert running.client.post("/api/v1/alerts", json=body, headers=wrong).status_code == 401
         good = {"Authorization": "Bearer s3cret-token"}
         assert running.client.post("/api/v1/alerts", json=body, headers=good).status_code == 200
+        raw = {**good, "Content-Type": "application/json"}
         huge = running.client.post(
-            "/api/v1/alerts", content=b"[" + b" " * (1024 * 1024 + 1) + b"]", headers=good
+            "/api/v1/alerts", content=b"[" + b" " * (1024 * 1024 + 1) + b"]", headers=raw
         )
         assert huge.status_code == 413
-        not_json = running.client.post("/api/v1/alerts", content=b"{nope", headers=good)
+        not_json = running.client.post("/api/v1/alerts", content=b"{nope", headers=raw)
         assert not_json.status_code == 422 and "not JSON" in not_json.json()["detail"]
         no_labels = running.client.post(
             "/api/v1/alerts", json=payload({"status": "firing", "labels": {}}), headers=good
@@ -210,7 +212,8 @@ def test_suspend_holds_in_flight_work_and_refuses_new_alerts_until_unsuspended(
         running.fire(alert("Gated", "w"))
         running.settled()
         (gated,) = running.executions(policy="gated")
-        assert running.client.post("/api/v1/suspend").status_code == 401
+        anonymous = httpx.post(f"{running.url}/api/v1/suspend", json={})
+        assert anonymous.status_code == 401
         answer = running.client.post(
             "/api/v1/suspend", json={"reason": "incident"}, headers=headers
         )
@@ -220,12 +223,12 @@ def test_suspend_holds_in_flight_work_and_refuses_new_alerts_until_unsuspended(
         refused = running.decisions("Quick")
         assert [d["decision"] for d in refused] == ["refused"]
         assert "suspended by alice" in refused[0]["reason"]
-        running.client.post(f"/api/v1/executions/{gated['id']}/approve", headers=headers)
+        running.client.post(f"/api/v1/executions/{gated['id']}/approve", json={}, headers=headers)
         wait_for(lambda: running.execution(gated["id"])["status"] == "paused")
         assert running.execution(gated["id"])["reason"] == "suspended by alice: incident"
         assert running.status()["suspended"]["by"] == "alice"
         assert "reconciler_suspended 1.0" in running.client.get("/metrics").text
-        running.client.post("/api/v1/unsuspend", headers=headers)
+        running.client.post("/api/v1/unsuspend", json={}, headers=headers)
         wait_for(lambda: succeeded(running, gated["id"]))
         view = running.execution(gated["id"])
         (ask,) = [s for s in view["steps"] if s["key"] == "ask"]

@@ -49,6 +49,8 @@ def test_run_fire_and_operate_executions_from_the_command_line(tmp_path: Path) -
         **GIT_ENV,
         "RECONCILER_SERVER": f"http://127.0.0.1:{port}",
         "RECONCILER_INTERVAL": "0.5",
+        # With tokens set, reads need one too (they show alerts, outputs and approvals).
+        "RECONCILER_TOKEN_FILE": str(tmp_path / "alice"),
     }
     # The service's log goes to a file: a pipe nobody reads fills up (64 KiB) on a slow machine
     # and blocks the service at its next log line.
@@ -72,7 +74,8 @@ def test_run_fire_and_operate_executions_from_the_command_line(tmp_path: Path) -
 
         def active() -> str | None:
             try:
-                revision: str | None = httpx.get(status_url).json()["active_revision"]
+                answer = httpx.get(status_url, headers={"Authorization": "Bearer alice-secret"})
+                revision: str | None = answer.json()["active_revision"]
             except httpx.HTTPError:
                 return None
             return revision
@@ -106,17 +109,21 @@ def test_run_fire_and_operate_executions_from_the_command_line(tmp_path: Path) -
         assert made.returncode == 0, made.stderr
 
         def failed() -> list[dict[str, str]]:
-            rows = json.loads(cli("executions", "list", "-o", "json", env=env).stdout)
+            done = cli("executions", "list", "-o", "json", env=env)
+            assert done.returncode == 0, done.stderr
+            rows = json.loads(done.stdout)
             return [r for r in rows if r["status"] == "failed"]
 
         (broken,) = wait_for(failed)
         assert "no cluster configured" in broken["error"]
         wait_for(lambda: len(listed()) == 2)  # the label-made Watchdog ran too
 
-        # Control needs the token; the kill switch records who pulled it.
-        refused = cli("suspend", "--reason", "maintenance", env=env)
-        assert refused.returncode == 2 and "401" in refused.stderr
-        env["RECONCILER_TOKEN_FILE"] = str(tmp_path / "alice")
+        # Control and reads need the token; the kill switch records who pulled it.
+        tokenless = {k: v for k, v in env.items() if k != "RECONCILER_TOKEN_FILE"}
+        for command in (("suspend", "--reason", "maintenance"), ("status",)):
+            refused = cli(*command, env=tokenless)
+            assert refused.returncode == 2 and "401" in refused.stderr
+            assert "RECONCILER_TOKEN_FILE" in refused.stderr  # what to do about it
         assert cli("suspend", "--reason", "maintenance", env=env).returncode == 0
         status = cli("status", env=env)
         assert "SUSPENDED suspended by alice: maintenance" in status.stdout

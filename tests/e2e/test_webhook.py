@@ -133,7 +133,7 @@ def test_past_max_bytes_in_flight_the_webhook_answers_503_until_the_bytes_are_re
         slow = socket.create_connection((host, int(port)), timeout=10)
         try:
             slow.sendall(
-                b"POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"POST /api/v1/alerts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 + f"Content-Length: {limit}\r\n\r\n".encode()
                 + b"["
             )
@@ -159,7 +159,7 @@ def test_past_max_deliveries_in_flight_the_webhook_answers_503_before_reading_th
         slow = socket.create_connection((host, int(port)), timeout=10)  # one delivery, held
         try:
             slow.sendall(
-                b"POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"POST /api/v1/alerts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 b"Content-Length: 1000\r\n\r\n["
             )
             wait_for(lambda: metric(running, "reconciler_webhook_bytes_in_flight") == 1000)
@@ -183,7 +183,7 @@ def test_a_declared_body_over_1_mib_is_refused_with_413_and_the_connection_close
 ) -> None:
     with Running(settings(tmp_path, remote.url)) as running:
         head = (
-            b"POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /api/v1/alerts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             + f"Content-Length: {2 * MAX_BODY}\r\n\r\n".encode()
         )
         answer, closed = raw_exchange(running.url, head, [b"[" + b" " * 65536] * 4)
@@ -197,7 +197,7 @@ def test_a_chunked_body_passing_1_mib_is_refused_with_413_and_the_connection_clo
 ) -> None:
     with Running(settings(tmp_path, remote.url)) as running:
         head = (
-            b"POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /api/v1/alerts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n"
         )
         piece = b" " * 65536
