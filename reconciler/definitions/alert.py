@@ -47,6 +47,15 @@ class Alert(Model):
     generator_url: str = Field("", alias="generatorURL")
     fingerprint: str = ""
 
+    @field_validator("starts_at", "ends_at", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        # Pydantic would read a number as Unix seconds; Alertmanager and the published document
+        # say RFC 3339, so anything else is refused rather than guessed at.
+        if isinstance(value, str | datetime):
+            return value
+        raise ValueError("a time is an RFC 3339 string, such as 2026-12-03T10:00:00Z")
+
     @field_validator("starts_at", "ends_at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:

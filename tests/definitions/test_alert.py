@@ -218,6 +218,8 @@ def test_errors_name_the_source() -> None:
         ([{"labels": {"alertname": 1}}], "labels.alertname"),
         ([{"labels": {"alertname": "X"}, "startsAt": "yesterday"}], "startsAt"),
         ({"labels": {"alertname": "X"}, "endsAt": "soon"}, "endsAt"),
+        ({"labels": {"alertname": "X"}, "endsAt": 0}, "endsAt"),
+        ({"labels": {"alertname": "X"}, "startsAt": 1767225600.5}, "startsAt"),
         ({"annotations": {"summary": "no labels"}}, "labels"),
     ],
 )
