@@ -13,7 +13,13 @@ anything is routed or read:
   page can only send across sites after a preflight, which the service never grants (it sends
   no CORS headers). Refused with 415; a ``POST`` to any other path goes on to its 404 or 405.
 
-Both refusals cost a scan of the request's headers: this layer is on the webhook's hot path.
+- **Body size** (exhaustion): a control ``POST`` (approve, suspend, ...) carries a reason or a
+  comment, and FastAPI would read a body whole before the route checks the token. The body is
+  read here first, up to :data:`MAX_CONTROL_BODY`; past it, 413 and the connection closed. The
+  webhook (``webhook_path``) keeps its own bounds (1 MiB, bytes in flight).
+
+The Host and content-type refusals cost a scan of the request's headers: this layer is on the
+webhook's hot path.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+MAX_CONTROL_BODY = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -84,12 +91,20 @@ def is_loopback(listen: str) -> bool:
 class Guard:
     """ASGI: refuses foreign ``Host`` names (421) and non-JSON ``POST`` bodies (415).
 
-    ``posts``: the path patterns of the routes that take a ``POST``."""
+    ``posts``: the path patterns of the routes that take a ``POST``; the body of every one but
+    ``webhook_path`` is held to :data:`MAX_CONTROL_BODY` (413)."""
 
-    def __init__(self, app: ASGIApp, hosts: Hosts, posts: Iterable[re.Pattern[str]]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        hosts: Hosts,
+        posts: Iterable[re.Pattern[str]],
+        webhook_path: str,
+    ) -> None:
         self.app = app
         self.hosts = hosts
         self.posts = tuple(posts)
+        self.webhook_path = webhook_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,11 +123,9 @@ class Guard:
                 f"this service does not answer to the host {host!r}: add it to --allowed-hosts "
                 "(RECONCILER_ALLOWED_HOSTS) if it is one of its names",
             )
-        elif (
-            scope["method"] == "POST"
-            and not is_json(content_type)
-            and any(p.match(scope["path"]) for p in self.posts)
-        ):
+        elif scope["method"] != "POST" or not any(p.match(scope["path"]) for p in self.posts):
+            await self.app(scope, receive, send)
+        elif not is_json(content_type):
             # POST is the one writing method a page may send across sites unasked (PUT, PATCH
             # and DELETE always need a preflight; the API has none of them).
             await _refuse(
@@ -121,8 +134,52 @@ class Guard:
                 "send the body as JSON with Content-Type: application/json (other types are "
                 "refused so that no web page can post here from another site)",
             )
-        else:
+        elif scope["path"] == self.webhook_path:
             await self.app(scope, receive, send)
+        else:
+            await self._control(scope, receive, send)
+
+    async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A control ``POST``: its body read here, up to :data:`MAX_CONTROL_BODY`, then handed
+        to the app as if it came from the client."""
+        body = await _read_at_most(receive, MAX_CONTROL_BODY)
+        if body is None:
+            await _refuse(
+                send,
+                413,
+                f"the body is larger than {MAX_CONTROL_BODY} bytes",
+                close=True,
+            )
+            return
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()  # what comes after the body: a disconnect
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _read_at_most(receive: Receive, limit: int) -> bytes | None:
+    """The request's body, or None once it passes ``limit`` (the rest left unread; the
+    connection is closed with the answer). A client that leaves gives an empty body: the app
+    then hears the disconnect itself."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def is_json(content_type: str | None) -> bool:
@@ -132,13 +189,15 @@ def is_json(content_type: str | None) -> bool:
     return content_type.partition(";")[0].strip().lower() == "application/json"
 
 
-async def _refuse(send: Send, status: int, detail: str) -> None:
+async def _refuse(send: Send, status: int, detail: str, close: bool = False) -> None:
     # No CORS headers, ever: a refusal must not be readable by another site's page either.
     body = json.dumps({"detail": detail}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
     ]
+    if close:  # rather than read the rest of a body nobody will use
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

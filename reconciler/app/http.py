@@ -66,7 +66,7 @@ _MEANING = {
     403: "control refused: the service listens beyond loopback without --api-token-file",
     404: "no such execution",
     409: "the execution's state does not allow it",
-    413: "the body is larger than 1 MiB",
+    413: "the body is too large (1 MiB for alerts, 64 KiB for control requests)",
     415: "the body is not Content-Type: application/json",
     421: "the Host header is not one of the service's names (--allowed-hosts)",
     422: "the body or a parameter is not valid",
@@ -210,7 +210,7 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> ASGIApp:
     @app.post(
         "/api/v1/executions/{execution_id}/{operation}",
         tags=["executions"],
-        responses=_answers(400, 401, 403, 404, 409, 415),
+        responses=_answers(400, 401, 403, 404, 409, 413, 415),
     )
     async def control(
         execution_id: str, operation: Operation, who: Operator, request: ControlRequest
@@ -243,12 +243,12 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> ASGIApp:
         """Active revision, last sync, conditions, last error, suspension."""
         return await service.status()
 
-    @app.post("/api/v1/suspend", tags=["service"], responses=_answers(400, 401, 403, 415))
+    @app.post("/api/v1/suspend", tags=["service"], responses=_answers(400, 401, 403, 413, 415))
     async def suspend(who: Operator, body: SuspendRequest) -> dict[str, Any]:
         """The kill switch: no mutating work starts; in-flight executions pause."""
         return {"suspended": await service.suspend(who, body.reason)}
 
-    @app.post("/api/v1/unsuspend", tags=["service"], responses=_answers(400, 401, 403, 415))
+    @app.post("/api/v1/unsuspend", tags=["service"], responses=_answers(400, 401, 403, 413, 415))
     async def unsuspend(who: Operator, body: Empty) -> dict[str, Any]:
         return {"suspended": None, "woken": await service.unsuspend(who)}
 
@@ -305,7 +305,7 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> ASGIApp:
     posts = [
         r.path_regex for r in app.routes if isinstance(r, APIRoute) and "POST" in (r.methods or ())
     ]
-    return Guard(Webhook(app, service, webhook), hosts, posts)
+    return Guard(Webhook(app, service, webhook), hosts, posts, webhook_path=WEBHOOK)
 
 
 def _unauthorized(message: str) -> HTTPException:

@@ -212,6 +212,33 @@ def test_deeply_nested_json_on_control_endpoints_is_refused_without_a_server_err
         assert running.status()["suspended"] is None
 
 
+def test_a_control_body_past_64_kib_is_refused_before_the_token_is_even_checked(
+    tmp_path: Path, remote: Remote
+) -> None:
+    # FastAPI would read any body whole before the route looks at the token: an anonymous
+    # client could make the service hold gigabytes. Declared or chunked, it stops at 64 KiB.
+    api = Tokens({"alice": "alice-token"})
+    with Running(settings(tmp_path, remote.url), api=api) as running:
+        large = b'{"reason": "' + b"x" * (64 * 1024) + b'"}'
+        json_type = {"Content-Type": "application/json"}
+
+        def chunked() -> Any:
+            for start in range(0, len(large), 4096):
+                yield large[start : start + 4096]
+
+        for content in (large, chunked()):
+            answer = anonymous(
+                running, "POST", "/api/v1/suspend", content=content, headers=json_type
+            )
+            assert answer.status_code == 413
+            assert answer.headers["connection"] == "close"
+        # A body under the bound still reaches the route (and its token check).
+        small = anonymous(running, "POST", "/api/v1/suspend", json={"reason": "x" * 1000})
+        assert small.status_code == 401
+        assert running.client.post("/api/v1/suspend", json={"reason": "drill"}).status_code == 200
+        assert running.status()["suspended"] is not None
+
+
 def test_docs_load_nothing_from_a_cdn_and_the_openapi_document_stays(
     tmp_path: Path, remote: Remote
 ) -> None:

@@ -75,6 +75,7 @@ def drive(running: Running, recorder: Recorder, *, token: str, webhook: str) -> 
             http.post(path, content=b"[]", headers=JSON)  # 422: not an object
             anonymous.post(path, json={})
         http.post("/api/v1/suspend", content=b"{nope", headers=JSON)  # 422
+        http.post("/api/v1/suspend", content=b" " * (64 * 1024 + 1), headers=JSON)  # 413
         http.post("/api/v1/suspend", content=b"[" * 5000 + b"]" * 5000, headers=JSON)  # 400
         http.post(f"{execution}/launch", json={})
         http.post(f"{execution}/approve", json={"step": 3})
