@@ -27,9 +27,10 @@ import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-import aiohttp
-import httpx
+if TYPE_CHECKING:  # imported where a session is built: reading the catalogue needs neither
+    import aiohttp
 
 # No cap on connections: the engine's step slots (max_running_steps) bound the calls in flight.
 # Idle connections go after a few seconds (servers close theirs after 5 s or more).
@@ -40,6 +41,8 @@ _Settings = tuple[bool, str | None, str | None]  # verify, SSL_CERT_FILE, SSL_CE
 
 def tls(verify: bool) -> ssl.SSLContext:
     """The trust store: ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set, else certifi's."""
+    import httpx
+
     return httpx.create_ssl_context(verify=verify, trust_env=True)
 
 
@@ -48,6 +51,8 @@ def build(*, verify: bool = True) -> aiohttp.ClientSession:
     would also add ``~/.netrc`` credentials to requests for any host the file names (a step's
     URL must never borrow the service's credentials). Proxies come per request (:func:`proxy`).
     """
+    import aiohttp
+
     connector = aiohttp.TCPConnector(limit=0, ssl=tls(verify), keepalive_timeout=KEEPALIVE)
     return aiohttp.ClientSession(
         connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False

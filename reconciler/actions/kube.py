@@ -3,7 +3,8 @@
 Built once by the service (``--cluster``) or per WorkflowTest (a simulated cluster), handed to
 every action call in its :class:`~reconciler.actions.spec.ActionContext`. The client is
 synchronous: :meth:`KubeCluster.run` calls it in a worker thread, so the event loop never
-blocks on the network.
+blocks on the network. The client is imported by the functions that build a cluster, not at
+import: the commands that only read files never load it (SPEC §3).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-import kubernetes
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler.errors import InputError
+
+if TYPE_CHECKING:
+    import kubernetes
 
 T = TypeVar("T")
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
@@ -37,18 +39,24 @@ class KubeCluster:
 
 def at_url(url: str, name: str) -> KubeCluster:
     """A cluster reached over plain HTTP without credentials (the simulated cluster)."""
+    import kubernetes
+
     configuration = kubernetes.client.Configuration()
     configuration.host = url
     return KubeCluster(kubernetes.client.ApiClient(configuration), name)
 
 
 def in_cluster() -> KubeCluster:
+    import kubernetes
+
     configuration = kubernetes.client.Configuration()
     kubernetes.config.load_incluster_config(client_configuration=configuration)
     return KubeCluster(kubernetes.client.ApiClient(configuration), "in-cluster")
 
 
 def from_kubeconfig(path: str | None = None, context: str | None = None) -> KubeCluster:
+    import kubernetes
+
     configuration = kubernetes.client.Configuration()
     try:
         kubernetes.config.load_kube_config(
@@ -102,6 +110,8 @@ class ClusterView:
         self._fetched = loop.time()
 
     def _fetch(self) -> dict[str, list[dict[str, Any]]]:
+        import kubernetes
+
         objects = {}
         for name, (api, method) in _VIEW_CALLS.items():
             listed = getattr(getattr(kubernetes.client, api)(self.cluster.api), method)()

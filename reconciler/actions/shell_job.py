@@ -19,9 +19,6 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-import kubernetes
-from kubernetes.client.exceptions import ApiException
-
 from reconciler.actions.k8s_access import SHELL_SERVICE_ACCOUNT
 from reconciler.actions.kubeops import names
 from reconciler.actions.spec import ActionContext
@@ -40,6 +37,9 @@ async def run_job(params: ShellParams, context: ActionContext) -> dict[str, Any]
         raise PermanentError("no cluster configured: shell with image: runs as a Kubernetes Job")
     namespace = params.namespace or "default"
     names.check_namespace(namespace)  # it goes into the URL path: no "..", no "/"
+    import kubernetes  # loaded when a Job runs, not when the catalogue is read
+    from kubernetes.client.exceptions import ApiException
+
     batch = kubernetes.client.BatchV1Api(cluster.api)
     core = kubernetes.client.CoreV1Api(cluster.api)
     deadline = time.monotonic() + params.timeout.total_seconds()
@@ -145,6 +145,8 @@ async def _log(cluster: Any, core: Any, job: str, namespace: str, limit: int) ->
 
 
 async def _delete(cluster: Any, batch: Any, name: str, namespace: str) -> None:
+    from kubernetes.client.exceptions import ApiException
+
     try:
         await cluster.run(
             batch.delete_namespaced_job, name, namespace, propagation_policy="Background"

@@ -16,16 +16,18 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
-import aiohttp
 from pydantic import Field, model_validator
 
 from reconciler.actions import http_clients
 from reconciler.actions.spec import ActionContext, ActionSpec, Effect, Params
 from reconciler.definitions.durations import Duration
 from reconciler.errors import PermanentError, TemporaryError, sanitize
+
+if TYPE_CHECKING:  # aiohttp is imported when a call is made, not when the catalogue is read
+    import aiohttp
 
 Method = Literal["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
 # RFC 9110 §9.2: safe methods read; idempotent ones may be sent again after an unknown outcome.
@@ -153,6 +155,8 @@ async def _send(
     expect: list[int] | None = None,
     clients: http_clients.HttpClients | None = None,
 ) -> dict[str, Any]:
+    import aiohttp
+
     where = f"{method} {sanitize(url)}"
     request = _request(where, method, url, headers, json_body, body, timeout)
     try:
@@ -241,6 +245,8 @@ async def _exchange(request: _Request, clients: http_clients.HttpClients | None)
 
 async def _over(session: aiohttp.ClientSession, request: _Request) -> _Answer:
     """Read at most MAX_BODY bytes of the answer (never the whole of a big one)."""
+    import aiohttp
+
     async with session.request(
         request.method,
         request.url,

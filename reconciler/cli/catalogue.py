@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import TypeAdapter
 from rich.markup import escape
-from rich.table import Table
 
-from reconciler.actions.registry import default_registry
-from reconciler.actions.spec import ActionSpec
 from reconciler.cli.output import Format, OutputOption, console, fail, print_json
-from reconciler.definitions.base import API_VERSION
-from reconciler.definitions.durations import JsonSchemaGenerator
-from reconciler.definitions.loader import KINDS
+
+if TYPE_CHECKING:  # the catalogue and the models load with the command, not with --help
+    from reconciler.actions.spec import ActionSpec
 
 
 def kind_schemas() -> dict[str, Any]:
     """A JSON Schema (2020-12) accepting any reconciler definition, one ``$defs`` entry per kind."""
+    from pydantic import TypeAdapter
+
+    from reconciler.definitions.base import API_VERSION
+    from reconciler.definitions.durations import JsonSchemaGenerator
+    from reconciler.definitions.loader import KINDS
+
     defs: dict[str, Any] = {}
     choices = []
     for kind, model in KINDS.items():
@@ -42,6 +44,8 @@ def schema(
     kind: Annotated[str | None, typer.Option(help="only this kind (Workflow, Policy, ...)")] = None,
 ) -> None:
     """Print the JSON Schema of every kind, for editors and CI linters."""
+    from reconciler.definitions.loader import KINDS
+
     document = kind_schemas()
     if kind is not None:
         if kind not in KINDS:
@@ -59,6 +63,8 @@ def actions(
     output: OutputOption = Format.text,
 ) -> None:
     """List the action catalogue: flags and parameter schemas."""
+    from reconciler.actions.registry import default_registry
+
     registry = default_registry()
     selected = list(registry)
     if name is not None:
@@ -79,6 +85,8 @@ def actions(
 
 
 def _as_json(action: ActionSpec) -> dict[str, Any]:
+    from reconciler.definitions.durations import JsonSchemaGenerator
+
     return {
         "name": action.name,
         "summary": action.summary,
@@ -99,6 +107,8 @@ def _as_json(action: ActionSpec) -> dict[str, Any]:
 
 
 def _print_table(selected: list[ActionSpec]) -> None:
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False)
     table.add_column("action", no_wrap=True)
     for column in ("mutating", "idempotent", "dry-run", "status"):
@@ -114,6 +124,8 @@ def _print_table(selected: list[ActionSpec]) -> None:
 
 
 def _print_params(action: ActionSpec) -> None:
+    from reconciler.definitions.durations import JsonSchemaGenerator
+
     if not action.implemented:
         console.print(f"\nnot implemented yet: lands with {escape(action.lands_with)}")
     params = action.params.model_json_schema(by_alias=True, schema_generator=JsonSchemaGenerator)

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 
 from reconciler.cli.output import fail
@@ -41,6 +40,8 @@ class Client:
             except OSError as exc:
                 raise fail(f"--token-file {token_file}: cannot read it ({exc.strerror})") from exc
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        import httpx  # with the client commands only: `reconciler --help` does not pay for it
+
         self._http = httpx.Client(base_url=self.server, headers=headers, timeout=30.0)
 
     def get(self, path: str, **params: Any) -> Any:
@@ -52,6 +53,8 @@ class Client:
         return self._send("POST", path, json={} if body is None else body)
 
     def _send(self, method: str, path: str, **options: Any) -> Any:
+        import httpx
+
         try:
             response = self._http.request(method, path, **options)
         except httpx.HTTPError as exc:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from reconciler.cli.client import DEFAULT_SERVER, ServerOption, TokenOption, connect
 from reconciler.cli.output import Format, OutputOption, console, fail, print_json
 from reconciler.cli.planning import read_alerts
-from reconciler.definitions.alert import Alert, rfc3339
+
+if TYPE_CHECKING:
+    from reconciler.definitions.alert import Alert
 
 
 def fire(
@@ -28,6 +30,8 @@ def fire(
     output: OutputOption = Format.text,
 ) -> None:
     """Send the alerts of a file, or one alert made of --label, to `reconciler run`."""
+    from reconciler.definitions.alert import Alert
+
     if (file is None) == (not label):
         raise fail("give either a FILE or --label k=v (with alertname=...), not both")
     if file is not None:
@@ -58,6 +62,8 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
 
 def _bare(alert: Alert, resolved: bool) -> dict[str, Any]:
     """An alert as amtool posts it (startsAt left out when unknown: the service sets it)."""
+    from reconciler.definitions.alert import rfc3339
+
     data: dict[str, Any] = {"labels": alert.labels, "annotations": alert.annotations}
     if alert.starts_at.year > 1:
         data["startsAt"] = rfc3339(alert.starts_at)

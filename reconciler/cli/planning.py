@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from reconciler.actions.registry import default_registry
 from reconciler.cli.output import Format, OutputOption, console, fail, print_json
 from reconciler.cli.validating import load_paths
-from reconciler.definitions.alert import Alert, parse_alerts
-from reconciler.definitions.yamldoc import parse_documents
 from reconciler.errors import InputError
-from reconciler.matching.guardrails import StaticClusterView
-from reconciler.planning.plan import AlertPlan, PlannedExecution, PlannedStep
-from reconciler.planning.plan import plan as build_plan
-from reconciler.settings import DEFAULT
+
+if TYPE_CHECKING:  # the planner is imported by the command: --help must not pay for it
+    from reconciler.definitions.alert import Alert
+    from reconciler.matching.guardrails import StaticClusterView
+    from reconciler.planning.plan import AlertPlan, PlannedExecution, PlannedStep
 
 _COLLECTIONS = {
     "Node": "nodes",
@@ -32,6 +30,9 @@ _COLLECTIONS = {
 
 def read_data(path: Path) -> list[Any]:
     """Documents of a JSON or YAML file (YAML 1.2, bounded like definitions)."""
+    from reconciler.definitions.yamldoc import parse_documents
+    from reconciler.settings import DEFAULT
+
     if not path.is_file():
         raise fail(f"{path}: no such file")
     raw = path.read_bytes()
@@ -47,6 +48,8 @@ def read_data(path: Path) -> list[Any]:
 
 
 def read_alerts(path: Path) -> list[Alert]:
+    from reconciler.definitions.alert import parse_alerts
+
     alerts: list[Alert] = []
     for document in read_data(path):
         try:
@@ -57,6 +60,8 @@ def read_alerts(path: Path) -> list[Alert]:
 
 
 def read_cluster(path: Path) -> StaticClusterView:
+    from reconciler.matching.guardrails import StaticClusterView
+
     objects: dict[str, list[dict[str, Any]]] = {}
     for document in read_data(path):
         items = (
@@ -84,6 +89,10 @@ def plan(
     output: OutputOption = Format.text,
 ) -> None:
     """Show what an alert would do: matching policies, guardrails, params and ordered steps."""
+    from reconciler.actions.registry import default_registry
+    from reconciler.matching.guardrails import StaticClusterView
+    from reconciler.planning.plan import plan as build_plan
+
     alerts = read_alerts(alert)
     outcome = load_paths([path])
     if outcome.revision is None:

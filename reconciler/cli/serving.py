@@ -9,23 +9,15 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import structlog
 import typer
-import uvicorn
-import yaml
-from pydantic import ValidationError
 
-from reconciler.app.auth import api_tokens, webhook_token
-from reconciler.app.http import create_app
-from reconciler.app.service import Service, store_path, tune_gc
 from reconciler.cli.output import fail
 from reconciler.errors import InputError, ReconcilerError
-from reconciler.settings import ServiceSettings
-from reconciler.store.lock import StoreLock
 
-log = structlog.get_logger("reconciler.service")
+if TYPE_CHECKING:
+    from reconciler.settings import ServiceSettings
 
 
 def _option(help_text: str, name: str) -> Any:
@@ -122,6 +114,18 @@ def run(
 ) -> None:
     """Run the service: poll Git, serve the Alertmanager webhook and the API, execute."""
     given = {k: v for k, v in locals().items() if k not in ("config", "ctx") and v is not None}
+    # The service and the HTTP server load here, with this command only: every other command
+    # (and `reconciler --help`) starts without them (SPEC §3, tests/cli/test_imports.py).
+    import structlog
+    import uvicorn
+    from pydantic import ValidationError
+
+    from reconciler.app.auth import api_tokens, webhook_token
+    from reconciler.app.http import create_app
+    from reconciler.app.service import Service, store_path, tune_gc
+    from reconciler.store.lock import StoreLock
+
+    log = structlog.get_logger("reconciler.service")
     try:
         settings = _settings(config, given, _origins(ctx, given))
         host, port = _listen(settings.listen)
@@ -174,6 +178,11 @@ def _settings(
 ) -> ServiceSettings:
     """Settings from the file, then the flags and variables (which win); errors name where
     each bad value came from (flag, variable or settings-file key)."""
+    import yaml
+    from pydantic import ValidationError
+
+    from reconciler.settings import ServiceSettings
+
     values: dict[str, Any] = {}
     if config is not None:
         try:

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from reconciler.cli.output import Format, OutputOption, console, fail, print_json
-from reconciler.source.directory import ContainedTree
-from reconciler.testing.runner import TestResult, run_test
-from reconciler.validation import revision
+
+if TYPE_CHECKING:  # the runner is imported by the command: --help must not pay for it
+    from reconciler.testing.runner import TestResult
 
 
 def read_files(root: Path) -> dict[str, bytes]:
     """The YAML files of a repository, as stored with a revision (paths as the loader shows them)."""
+    from reconciler.source.directory import ContainedTree
+
     return {source.path: source.read() for source in ContainedTree(root).files()}
 
 
@@ -29,6 +30,12 @@ def test(
     output: OutputOption = Format.text,
 ) -> None:
     """Run the repository's WorkflowTests on a fake clock; exit 1 if any fails."""
+    import asyncio
+
+    from reconciler.source.directory import ContainedTree
+    from reconciler.testing.runner import run_test
+    from reconciler.validation import revision
+
     if not path.exists():
         raise fail(f"{path}: no such file or directory")
     files = read_files(path)

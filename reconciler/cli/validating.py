@@ -8,20 +8,24 @@ through ``x.yaml -> /etc/shadow`` into a problem's message.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from reconciler.cli.output import Format, OutputOption, console, fail, print_json
 from reconciler.errors import printable
-from reconciler.source.directory import ContainedTree
-from reconciler.validation import revision
-from reconciler.validation.revision import Outcome
+
+if TYPE_CHECKING:
+    from reconciler.validation.revision import Outcome
 
 
 def load_paths(paths: list[Path]) -> Outcome:
     """Validate the given paths as one repository (exits 2 if a path does not exist)."""
+    # Imported here, not at the top: `reconciler --help` must not pay for the loader (SPEC §3).
+    from reconciler.source.directory import ContainedTree
+    from reconciler.validation import revision
+
     for path in paths:
         if not path.exists():
             raise fail(f"{printable(str(path))}: no such file or directory")

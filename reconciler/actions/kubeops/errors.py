@@ -24,12 +24,13 @@ from __future__ import annotations
 import email.utils
 import json
 from datetime import UTC, datetime
-from typing import Any
-
-import urllib3
-from kubernetes.client.exceptions import ApiException
+import sys
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ActionError, PermanentError, TemporaryError, sanitize
+
+if TYPE_CHECKING:  # the client is imported by the calls that raise its errors (objects.py)
+    from kubernetes.client.exceptions import ApiException
 
 
 class NotFound(PermanentError):
@@ -50,10 +51,15 @@ class Conflict(TemporaryError):
 
 def is_transient(exc: BaseException) -> bool:
     """Whether retrying the same call later may succeed (429, 5xx, conflicts, timeouts)."""
-    if isinstance(exc, ApiException):
+    # Looked up, not imported: an exception of the client exists only once the client is loaded.
+    api_errors = sys.modules.get("kubernetes.client.exceptions")
+    if api_errors is not None and isinstance(exc, api_errors.ApiException):
         status = int(exc.status or 0)
         return status in (409, 410, 429) or status >= 500
-    return isinstance(exc, urllib3.exceptions.HTTPError | TimeoutError | ConnectionError)
+    urllib3 = sys.modules.get("urllib3.exceptions")
+    if urllib3 is not None and isinstance(exc, urllib3.HTTPError):
+        return True
+    return isinstance(exc, TimeoutError | ConnectionError)
 
 
 def classify(exc: ApiException, verb: str, what: str) -> ActionError:

@@ -9,6 +9,10 @@ the request to another object: the client puts names into the URL path as they a
 come back as the API server's JSON (the client's raw answer, not its models): nothing is lost
 in a round trip (a rollback writes a ReplicaSet's template back verbatim) and outputs are plain
 JSON.
+
+The official client is imported when a call is made, never at import: importing it costs a
+second (its ~900 model modules), and the catalogue (``reconciler validate``, ``actions``) reads
+this package's declarations without calling a cluster (SPEC §3).
 """
 
 from __future__ import annotations
@@ -16,16 +20,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import kubernetes
-import urllib3
-from kubernetes.client.exceptions import ApiException
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from reconciler.actions import k8s_access
 from reconciler.actions.kube import KubeCluster
 from reconciler.actions.kubeops import errors, names
 from reconciler.errors import PermanentError
+
+if TYPE_CHECKING:
+    import kubernetes
 
 Obj = dict[str, Any]
 
@@ -40,16 +44,17 @@ PATCH_TYPES = {
 
 @dataclass(frozen=True)
 class KindApi:
-    """Where a kind lives in the typed client: its API class and the snake name in its methods."""
+    """Where a kind lives in the typed client: its API class (by name: the client is imported
+    only when a call is made) and the snake name in its methods."""
 
-    api: type[Any]
+    api: str  # "CoreV1Api": a class of kubernetes.client
     resource: str  # "namespaced_deployment" reads as read_namespaced_deployment
     namespaced: bool
 
     def method(
         self, client: kubernetes.client.ApiClient, verb: str, everywhere: bool = False
     ) -> Any:
-        api = self.api(client)
+        api = getattr(kube_client(), self.api)(client)
         if verb == "list" and self.namespaced and everywhere:
             return getattr(
                 api, f"list_{self.resource.removeprefix('namespaced_')}_for_all_namespaces"
@@ -57,8 +62,15 @@ class KindApi:
         return getattr(api, f"{verb}_{self.resource}")
 
 
-_core = kubernetes.client.CoreV1Api
-_apps = kubernetes.client.AppsV1Api
+def kube_client() -> ModuleType:
+    """``kubernetes.client``, imported on the first call that needs it."""
+    import kubernetes.client
+
+    return kubernetes.client
+
+
+_core = "CoreV1Api"
+_apps = "AppsV1Api"
 
 KINDS: dict[str, KindApi] = {
     "Namespace": KindApi(_core, "namespace", namespaced=False),
@@ -72,14 +84,14 @@ KINDS: dict[str, KindApi] = {
     "ReplicaSet": KindApi(_apps, "namespaced_replica_set", namespaced=True),
     "StatefulSet": KindApi(_apps, "namespaced_stateful_set", namespaced=True),
     "DaemonSet": KindApi(_apps, "namespaced_daemon_set", namespaced=True),
-    "Job": KindApi(kubernetes.client.BatchV1Api, "namespaced_job", namespaced=True),
+    "Job": KindApi("BatchV1Api", "namespaced_job", namespaced=True),
     "HorizontalPodAutoscaler": KindApi(
-        kubernetes.client.AutoscalingV2Api, "namespaced_horizontal_pod_autoscaler", namespaced=True
+        "AutoscalingV2Api", "namespaced_horizontal_pod_autoscaler", namespaced=True
     ),
     "PodDisruptionBudget": KindApi(
-        kubernetes.client.PolicyV1Api, "namespaced_pod_disruption_budget", namespaced=True
+        "PolicyV1Api", "namespaced_pod_disruption_budget", namespaced=True
     ),
-    "StorageClass": KindApi(kubernetes.client.StorageV1Api, "storage_class", namespaced=False),
+    "StorageClass": KindApi("StorageV1Api", "storage_class", namespaced=False),
 }
 
 
@@ -143,6 +155,9 @@ async def call(
     cluster: KubeCluster, fn: Callable[..., Any], *args: Any, verb: str, what: object, **kwargs: Any
 ) -> Any:
     """Call a typed-client method in a worker thread; failures become action errors."""
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
     kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
     try:
         return await cluster.run(fn, *args, **kwargs)
@@ -239,7 +254,7 @@ async def delete_pod(
         options["preconditions"] = {"uid": uid}
     if grace is not None:
         options["gracePeriodSeconds"] = grace
-    fn = kubernetes.client.CoreV1Api(cluster.api).delete_namespaced_pod
+    fn = kube_client().CoreV1Api(cluster.api).delete_namespaced_pod
     await call_json(
         cluster, fn, *ref.args(), verb="delete", what=ref, body=options, **_dry(dry_run)
     )
@@ -254,14 +269,14 @@ async def evict(cluster: KubeCluster, ref: Ref, *, grace: int | None, dry_run: b
     }
     if grace is not None:
         body["deleteOptions"] = {"gracePeriodSeconds": grace}
-    fn = kubernetes.client.CoreV1Api(cluster.api).create_namespaced_pod_eviction
+    fn = kube_client().CoreV1Api(cluster.api).create_namespaced_pod_eviction
     await call_json(cluster, fn, *ref.args(), body, verb="evict", what=ref, **_dry(dry_run))
 
 
 async def create_event(cluster: KubeCluster, namespace: str, event: Obj) -> Obj:
     names.check_namespace(namespace)
     names.check_name("Event", str(event["metadata"]["name"]))
-    fn = kubernetes.client.CoreV1Api(cluster.api).create_namespaced_event
+    fn = kube_client().CoreV1Api(cluster.api).create_namespaced_event
     what = f"Event {namespace}/{event['metadata']['name']}"
     return dict(await call_json(cluster, fn, namespace, event, verb="create", what=what))
 
@@ -275,7 +290,7 @@ async def pod_log(
     previous: bool,
     limit_bytes: int,
 ) -> str:
-    fn = kubernetes.client.CoreV1Api(cluster.api).read_namespaced_pod_log
+    fn = kube_client().CoreV1Api(cluster.api).read_namespaced_pod_log
     raw = await call(
         cluster,
         _raw_bytes,

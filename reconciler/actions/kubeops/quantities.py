@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from kubernetes.utils import parse_quantity
-
 from reconciler.errors import PermanentError
 
 MI = 2**20
@@ -20,6 +18,8 @@ GI = 2**30
 
 def parse(text: object, what: str) -> Decimal:
     """A quantity's value (cores, bytes); a PermanentError naming ``what`` if it is not one."""
+    from kubernetes.utils import parse_quantity  # the client loads when an action runs
+
     try:
         return Decimal(parse_quantity(text))
     except (ValueError, TypeError, ArithmeticError) as exc:
