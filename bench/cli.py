@@ -122,7 +122,9 @@ def main() -> None:
     cli = reconciler()
     results = [
         measure("reconciler --help", [*cli, "--help"], args.runs, 150),
-        measure("reconciler validate example-repo", [*cli, "validate", str(EXAMPLE)], args.runs, 400),
+        measure(
+            "reconciler validate example-repo", [*cli, "validate", str(EXAMPLE)], args.runs, 400
+        ),
     ]
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-cli-") as tmp:
         where = Path(tmp)

@@ -18,7 +18,7 @@ import pytest
 
 # servicekit lives with the end-to-end tests; this module borrows its running service.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from servicekit import Remote, Running, settings, wait_for  # noqa: E402
+from servicekit import Remote, Running, settings, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "example-repo"

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import email.utils
 import json
-from datetime import UTC, datetime
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ActionError, PermanentError, TemporaryError, sanitize
