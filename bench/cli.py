@@ -16,7 +16,8 @@ For each: wall-clock time (median, min-max) and the CPU time of the child (user 
 median): on a loaded machine wall time mostly measures the wait for a core, CPU time what the
 command costs. Every run must exit 0.
 
-Run: python bench/cli.py [--runs 10]. ``python -X importtime -m reconciler --help 2>imp.txt``
+Run: python bench/cli.py [--runs 10] [--tree DIR]. ``--tree DIR`` measures another checkout
+(``git worktree add DIR COMMIT``) with this environment's packages: a before and after. ``python -X importtime -m reconciler --help 2>imp.txt``
 shows where a command's start goes.
 """
 
@@ -50,7 +51,18 @@ GIT_ENV = {
 }
 
 
-def reconciler() -> list[str]:
+# Runs the `reconciler` of another source tree (--tree): its folder first on sys.path, and this
+# environment's editable-install finder (which points at this checkout) left out.
+FROM_TREE = (
+    "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f)]; "
+    "sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = 'reconciler'; "
+    "from reconciler.cli import main; main()"
+)
+
+
+def reconciler(tree: Path | None) -> list[str]:
+    if tree is not None:
+        return [sys.executable, "-c", FROM_TREE, str(tree)]
     script = Path(sys.executable).with_name("reconciler")
     return [str(script)] if script.exists() else [sys.executable, "-m", "reconciler"]
 
@@ -118,8 +130,11 @@ def wait_active(url: str, service: subprocess.Popen[bytes], timeout: float = 120
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument(
+        "--tree", type=Path, help="measure the reconciler of this checkout (a before/after)"
+    )
     args = parser.parse_args()
-    cli = reconciler()
+    cli = reconciler(args.tree)
     results = [
         measure("reconciler --help", [*cli, "--help"], args.runs, 150),
         measure(

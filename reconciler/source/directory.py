@@ -17,12 +17,14 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import watchfiles
+from typing import TYPE_CHECKING
 
 from reconciler.definitions.loader import DirectoryTree, SourceFile, is_yaml
 from reconciler.errors import printable
-from reconciler.source.gitsource import Snapshot, SourceError, folder
+from reconciler.source.snapshot import Snapshot, SourceError, folder
+
+if TYPE_CHECKING:
+    import watchfiles
 
 # Editors save in bursts (temporary file, rename, chmod): group a burst into one change.
 DEBOUNCE_MS = 300
@@ -64,6 +66,8 @@ class DirectorySource:
 
     async def changes(self, stop: asyncio.Event | None = None) -> AsyncIterator[None]:
         """Yield once per batch of changes under ``root/path``; ends when ``stop`` is set."""
+        import watchfiles  # the service watches; `reconciler validate` only reads
+
         watching = watchfiles.awatch(
             self.root, watch_filter=self._relevant, stop_event=stop, debounce=DEBOUNCE_MS
         )

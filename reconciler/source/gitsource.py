@@ -18,7 +18,6 @@ Only YAML blobs are read, and none larger than ``max_file_bytes`` (their size is
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import os
 import re
@@ -28,17 +27,19 @@ import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import git
 
 from reconciler.definitions.loader import is_yaml
-from reconciler.errors import ReconcilerError, printable, sanitize
+from reconciler.errors import printable, sanitize
 from reconciler.settings import DEFAULT
 from reconciler.source import credentials as credentials_
 from reconciler.source.credentials import Credentials
 from reconciler.source.signatures import FORMAT, TrustError, Verification, Verifier
+from reconciler.source.snapshot import Snapshot as Snapshot
+from reconciler.source.snapshot import SourceError as SourceError
+from reconciler.source.snapshot import folder as folder
 from reconciler.source.urls import (
     display_url,
     file_url,
@@ -53,24 +54,6 @@ _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _BAD_BRANCH = re.compile(r"[\x00-\x20\x7f~^:?*+\[\\]|\.\.|@\{|//|^[-/.]|[/.]$|\.lock$|/\.")
 # Let the maintenance a fetch may start run inside it, not as a detached process that outlives it.
 _NO_DETACH = ("-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false")
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The files of one revision: paths relative to the source's ``path``, ``/``-separated."""
-
-    revision: str
-    files: dict[str, bytes]
-    message: str = ""
-    # YAML files left unread because they are larger than the loader would read: path -> size.
-    too_large: dict[str, int] = dataclasses.field(default_factory=dict)
-
-
-class SourceError(ReconcilerError):
-    """The repository cannot be read: unreachable, no such branch, commit or path, bad credentials.
-
-    The message names the repository without credentials and never contains a secret.
-    """
 
 
 class GitSource:
@@ -369,16 +352,6 @@ class GitSource:
         detail = "; ".join(said or lines[-1:]) or "git failed without saying why"
         secrets = self._secrets | credentials_.secrets(environment)
         return SourceError(sanitize(f"cannot {doing} {self._display}: {detail}", secrets))
-
-
-def folder(path: str) -> str:
-    """``path`` as a clean relative POSIX folder (``""`` for the root); refuses ``..``."""
-    parts = [
-        part for part in PurePosixPath(path.replace("\\", "/")).parts if part not in {"/", "."}
-    ]
-    if ".." in parts:
-        raise SourceError(f"--path {path!r} must stay inside the repository (no '..')")
-    return "/".join(parts)
 
 
 def _commit(mirror: git.Repo, sha: str) -> git.Commit | None:
