@@ -97,6 +97,12 @@ class Metrics:
             "should have ended them (it is stuck, or cannot write its store).",
             registry=r,
         )
+        self.executions_pruned = Counter(
+            "reconciler_executions_pruned",
+            "Finished executions deleted by retention (--retention), with their steps and "
+            "timelines.",
+            registry=r,
+        )
         self.engine_errors = Counter(
             "reconciler_engine_errors",
             "Unexpected exceptions (bugs) the engine caught, by where (step, driver, guardrail, "

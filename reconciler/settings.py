@@ -207,6 +207,26 @@ class ServiceSettings(_Section):
         False, description="allow sending Git credentials over plain http://"
     )
 
+    # Retention (reconciler.app.retention): finished executions older than this are deleted in
+    # the background, hourly and once at start. Off by default: deleting history is opt-in.
+    retention: Seconds = Field(
+        0.0,
+        ge=0,
+        description="delete finished executions this long after they finished (30d, 12h); "
+        "0 keeps them all",
+    )
+
+    @field_validator("retention")
+    @classmethod
+    def _retention_floor(cls, value: float) -> float:
+        # Guardrail cooldowns and budgets count a policy's recent executions: an hour is the
+        # least that keeps them honest (a longer window needs a longer retention; docs/service.md).
+        if 0 < value < 3600:
+            raise ValueError(
+                "retention must be 0 (keep every finished execution) or at least 1h, e.g. 30d"
+            )
+        return value
+
 
 class Settings(_Section):
     """Root of reconciler's settings."""

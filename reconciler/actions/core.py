@@ -16,7 +16,10 @@ class LogParams(Params):
 
 
 class FailParams(Params):
-    message: str = Field(description="the step fails with this message")
+    message: str = Field(
+        description="the step fails with this message: a permanent failure, never retried "
+        "(its step's retry does not apply)"
+    )
 
 
 class SetParams(Params):
@@ -51,7 +54,7 @@ ACTIONS = [
     ),
     ActionSpec(
         "core.fail",
-        "fail the step with a message",
+        "fail the step with a message, permanently (not retried, whatever its retry says)",
         FailParams,
         mutating=False,
         idempotent=True,

@@ -15,8 +15,6 @@ cannot print one to its log.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import TYPE_CHECKING, Any
 
 from reconciler.actions.k8s_access import SHELL_SERVICE_ACCOUNT
@@ -42,7 +40,7 @@ async def run_job(params: ShellParams, context: ActionContext) -> dict[str, Any]
 
     batch = kubernetes.client.BatchV1Api(cluster.api)
     core = kubernetes.client.CoreV1Api(cluster.api)
-    deadline = time.monotonic() + params.timeout.total_seconds()
+    deadline = context.clock.monotonic() + params.timeout.total_seconds()
     try:
         job = _job(params, context)
         check_job(job)
@@ -53,12 +51,12 @@ async def run_job(params: ShellParams, context: ActionContext) -> dict[str, Any]
             status: dict[str, Any] = cluster.api.sanitize_for_serialization(read).get("status", {})
             if status.get("succeeded") or status.get("failed"):
                 break
-            if time.monotonic() > deadline:
+            if context.clock.monotonic() > deadline:
                 await _delete(cluster, batch, name, namespace)
                 raise TemporaryError(
                     f"shell Job {namespace}/{name} did not finish in {params.timeout}"
                 )
-            await asyncio.sleep(POLL)
+            await context.clock.sleep(POLL)
         log = await _log(cluster, core, name, namespace, params.max_output_bytes)
         await _delete(cluster, batch, name, namespace)
     except ApiException as exc:

@@ -8,10 +8,12 @@ never silently.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -36,6 +38,25 @@ class CheckResult(Enum):
     UNKNOWN = "unknown"  # cannot tell: a person decides
 
 
+class Pacer(Protocol):
+    """How an action that polls inside one call tells time and waits: real time in the
+    service, the engine's fake clock in ``reconciler test`` (where a sleep moves the clock)."""
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class RealTime:
+    """The :class:`Pacer` of calls made outside the engine (unit tests, ``check`` hooks)."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 @dataclass(frozen=True)
 class ActionContext:
     """What an action knows about the call it serves."""
@@ -47,6 +68,8 @@ class ActionContext:
     log: Callable[[str, Mapping[str, Any]], None] = lambda event, fields: None
     cluster: KubeCluster | None = None  # None: no cluster configured
     http: HttpClients | None = None  # the engine's pooled HTTP clients (None: a client per call)
+    # Polling actions measure and wait with this, never with time.monotonic/asyncio.sleep.
+    clock: Pacer = field(default_factory=RealTime)
 
     @property
     def marker(self) -> str:

@@ -42,7 +42,11 @@ Operation = Literal["pause", "resume", "cancel", "retry", "approve", "reject"]
 
 
 class ControlRequest(BaseModel):
-    step: str | None = Field(None, description="approve/reject: the step (default: any waiting)")
+    step: str | None = Field(
+        None,
+        description="approve/reject: the step (default: any waiting); cancel: that step only "
+        "(not started or waiting: it fails as cancelled); retry: that failed step only",
+    )
     comment: str | None = Field(None, description="approve/reject: recorded with the decision")
     reason: str | None = Field(None, description="cancel: recorded as the reason")
 
@@ -228,7 +232,12 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> ASGIApp:
                     approve=operation == "approve",
                 )
             elif operation == "cancel":
-                await engine.cancel(execution_id, reason=request.reason or f"cancelled by {who}")
+                reason = request.reason or f"cancelled by {who}"
+                await engine.cancel(execution_id, reason=reason, step=request.step)
+            elif operation == "retry":
+                await engine.retry(execution_id, step=request.step)
+            elif request.step is not None:
+                raise ControlError(f"{operation} applies to a whole execution: send no step")
             else:
                 await getattr(engine, operation)(execution_id)
         except (ControlError, EngineError) as exc:

@@ -2,8 +2,9 @@
 
 Built by the CLI (and by tests) from :class:`~reconciler.settings.ServiceSettings`; the HTTP
 API (:mod:`reconciler.app.http`) starts and stops it with the server. Background work: the
-intake's worker, the reconcile loop (and, for a plain folder, its file watcher), and a waker
-that reloads executions whose timers come due.
+intake's worker, the reconcile loop (and, for a plain folder, its file watcher), a waker
+that reloads executions whose timers come due, and with ``retention`` set the pruner of
+finished executions (:mod:`reconciler.app.retention`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import structlog
 
 from reconciler.actions import kube
 from reconciler.actions.registry import Registry, default_registry
+from reconciler.app import retention
 from reconciler.app.views import execution_view
 from reconciler.controller.reconcile import Reconciler
 from reconciler.engine.clock import Clock, SystemClock
@@ -210,6 +212,11 @@ class Service:
         ]
         if isinstance(self.source, DirectorySource):
             self._tasks.append(asyncio.create_task(self._watch(self.source), name="watch"))
+        if self.settings.retention:
+            pruning = retention.prune_forever(
+                self.store, self.clock, self.settings.retention, self.metrics
+            )
+            self._tasks.append(asyncio.create_task(pruning, name="retention"))
 
     async def stop(self) -> None:
         self._stop.set()

@@ -132,19 +132,35 @@ def _simple(operation: str, summary: str) -> None:
 
 _simple("pause", "Pause: running steps finish, nothing new starts.")
 _simple("resume", "Resume a paused execution.")
-_simple("retry", "Run the failed steps (and what follows them) again; succeeded outputs are kept.")
+
+
+@app.command()
+def retry(
+    execution: IdArgument,
+    step: Annotated[str | None, typer.Option(help="only this failed step")] = None,
+    server: ServerOption = DEFAULT_SERVER,
+    token_file: TokenOption = None,
+    output: OutputOption = Format.text,
+) -> None:
+    """Run the failed steps (or --step's) and what follows them again; succeeded outputs are kept."""
+    _operate(connect(server, token_file), execution, "retry", {"step": step}, output)
 
 
 @app.command()
 def cancel(
     execution: IdArgument,
     reason: Annotated[str | None, typer.Option(help="recorded as the reason")] = None,
+    step: Annotated[
+        str | None, typer.Option(help="only this step, not started or waiting (it fails)")
+    ] = None,
     server: ServerOption = DEFAULT_SERVER,
     token_file: TokenOption = None,
     output: OutputOption = Format.text,
 ) -> None:
-    """Cancel at the next step boundary (running steps are cancelled cooperatively)."""
-    _operate(connect(server, token_file), execution, "cancel", {"reason": reason}, output)
+    """Cancel at the next step boundary (running steps are cancelled cooperatively); with
+    --step, end that one step as failed (cancelled) and let the workflow go on."""
+    body = {"reason": reason, "step": step}
+    _operate(connect(server, token_file), execution, "cancel", body, output)
 
 
 def _decision(operation: str, summary: str) -> None:

@@ -108,6 +108,12 @@ def run(
         str | None,
         _option("namespaces shell Jobs may run in, comma-separated", "shell_job_namespaces"),
     ] = None,
+    retention: Annotated[
+        str | None,
+        _option(
+            "delete finished executions this long after they end: 30d, 12h [0: keep]", "retention"
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="settings file (YAML)", envvar="RECONCILER_CONFIG")
     ] = None,

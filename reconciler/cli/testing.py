@@ -1,4 +1,8 @@
-"""``reconciler test [PATH] [-k NAME]``: run WorkflowTests and report like pytest."""
+"""``reconciler test [PATH] [-k NAME]``: run WorkflowTests and report like pytest.
+
+Called by the CLI entry point (:mod:`reconciler.cli`). Like pytest, a ``-k`` that selects no test
+exits 5, so a typo in CI does not pass as a green run.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from reconciler.cli.output import Format, OutputOption, console, fail, print_jso
 
 if TYPE_CHECKING:  # the runner is imported by the command: --help must not pay for it
     from reconciler.testing.runner import TestResult
+
+NO_TESTS_MATCHED = 5  # pytest's "no tests collected"
 
 
 def read_files(root: Path) -> dict[str, bytes]:
@@ -48,6 +54,8 @@ def test(
     selected = [
         t for name, t in sorted(compiled.tests.items()) if keyword is None or keyword in name
     ]
+    if not selected and keyword is not None:
+        raise fail(_no_match(keyword, sorted(compiled.tests)), NO_TESTS_MATCHED)
     results = [asyncio.run(run_test(t, compiled, files)) for t in selected]
     if output is Format.json:
         print_json([asdict(r) for r in results])
@@ -55,6 +63,16 @@ def test(
         _report(results)
     if any(r.outcome == "failed" for r in results):
         raise typer.Exit(1)
+
+
+def _no_match(keyword: str, names: list[str]) -> str:
+    if not names:
+        return f"no tests matched -k {keyword}: the repository has no WorkflowTest"
+    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    return (
+        f"no tests matched -k {keyword} (it selects tests whose name contains it); "
+        f"the repository has {len(names)} test{'s' if len(names) > 1 else ''}: {shown}"
+    )
 
 
 def _report(results: list[TestResult]) -> None:

@@ -23,8 +23,13 @@ class Operations(EngineParts):
         control.resume(execution, self.clock.now())
         return await self._after_control(execution)
 
-    async def cancel(self, execution_id: str, reason: str = "cancelled") -> Execution:
+    async def cancel(
+        self, execution_id: str, reason: str = "cancelled", step: str | None = None
+    ) -> Execution:
         execution = await self.get(execution_id)
+        if step is not None:
+            control.cancel_step(execution, self.clock.now(), step, reason)
+            return await self._after_control(execution)
         control.cancel(execution, self.clock.now(), reason)
         self._cancel_tasks(execution.id)
         for node in execution.nodes.values():
@@ -55,9 +60,9 @@ class Operations(EngineParts):
                 woken += 1
         return woken + await self.wake_due()
 
-    async def retry(self, execution_id: str) -> Execution:
+    async def retry(self, execution_id: str, step: str | None = None) -> Execution:
         execution = await self.get(execution_id)
-        control.retry_from_failed(execution, self.workflow(execution), self.clock.now())
+        control.retry_from_failed(execution, self.workflow(execution), self.clock.now(), step)
         self.active[execution.id] = execution
         return await self._after_control(execution)
 

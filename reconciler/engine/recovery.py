@@ -114,6 +114,7 @@ async def _check(
             node.attempts,
             cluster=engine.steps.cluster,
             http=engine.steps.http,
+            clock=engine.steps.clock,
         )
         return await action.check(parsed, context)
     except Exception:

@@ -24,8 +24,9 @@ from reconciler.actions.http_clients import HttpClients
 from reconciler.actions.kube import KubeCluster
 from reconciler.actions.registry import Registry
 from reconciler.actions.spec import ActionContext, ActionSpec
+from reconciler.durations import format_duration
 from reconciler.engine import durations, retries, scope
-from reconciler.engine.clock import Clock
+from reconciler.engine.clock import Bounded, Clock
 from reconciler.engine.failures import (
     NeedsApproval,
     StepFailure,
@@ -258,6 +259,7 @@ class StepRunner(Starting, Waiting):
             ),
             cluster=self.cluster,
             http=self.http,
+            clock=Bounded(self.clock, timeout.total_seconds()) if timeout else self.clock,
         )
         try:
             async with self.step_slots:
@@ -266,7 +268,8 @@ class StepRunner(Starting, Waiting):
                     asyncio.wait_for(call, timeout.total_seconds()) if timeout else call
                 )
         except TimeoutError as exc:
-            raise StepFailure(f"timed out after {timeout}", "timeout") from exc
+            after = f"after {format_duration(timeout)}" if timeout else "(the action's own timeout)"
+            raise StepFailure(f"timed out {after}", "timeout") from exc
         except TemporaryError as exc:
             raise StepFailure(str(exc), "error", exc.delay) from exc
         except PermanentError as exc:

@@ -79,6 +79,12 @@ class Store(Protocol):
     async def due(self, before: str, limit: int = 1000) -> list[str]:
         """Ids of unfinished executions whose earliest timer is at or before ``before``."""
 
+    async def prune_finished(self, before: str, limit: int = 1000) -> int:
+        """Delete up to ``limit`` executions that finished (succeeded, failed, cancelled) before
+        ``before``, with their step records and timelines; returns how many. Never one that is
+        unfinished, nor a finished subflow whose parent is not, nor a finished parent of an
+        unfinished subflow. Revisions and the intake's decisions are kept."""
+
     async def save_revision(self, revision: str, files: dict[str, bytes]) -> None: ...
 
     async def load_revision(self, revision: str) -> dict[str, bytes] | None: ...

@@ -105,6 +105,23 @@ class MemoryStore(MemoryIntake):
         ]
         return [execution_id for _, execution_id in sorted(found)[:limit]]
 
+    async def prune_finished(self, before: str, limit: int = 1000) -> int:
+        open_ids = {i for i, h in self._executions.items() if h["status"] not in FINAL}
+        open_parents = {self._executions[i].get("parent") for i in open_ids}
+        pruned = [
+            i
+            for i, h in self._executions.items()
+            if h["status"] in FINAL
+            and (h.get("finished_at") or h["created_at"]) < before
+            and h.get("parent") not in open_ids
+            and i not in open_parents
+        ][:limit]
+        for execution_id in pruned:
+            del self._executions[execution_id]
+            self._nodes.pop(execution_id, None)
+            self._timeline.pop(execution_id, None)
+        return len(pruned)
+
     async def save_revision(self, revision: str, files: dict[str, bytes]) -> None:
         self._revisions.setdefault(revision, dict(files))  # a revision id names fixed content
 

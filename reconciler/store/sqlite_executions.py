@@ -13,7 +13,9 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.store.base import StoredExecution
+from reconciler.store.base import FINAL, StoredExecution
+
+_FINAL = "(" + ", ".join(f"'{status}'" for status in FINAL) + ")"
 
 
 class SqliteExecutions:
@@ -118,6 +120,34 @@ class SqliteExecutions:
             return [r[0] for r in rows]
 
         result: list[str] = await self._read(read)
+        return result
+
+    async def prune_finished(self, before: str, limit: int = 1000) -> int:
+        def write(connection: sqlite3.Connection) -> int:
+            # The open ones are few and indexed (executions_open_by_policy); a finished
+            # execution is kept while its parent or one of its subflows is still open.
+            ids = [
+                row[0]
+                for row in connection.execute(
+                    f"""SELECT id FROM executions e WHERE status IN {_FINAL}
+                    AND COALESCE(json_extract(header, '$.finished_at'), created_at) < ?
+                    AND (parent IS NULL OR parent NOT IN (SELECT id FROM executions
+                         WHERE status NOT IN {_FINAL}))
+                    AND id NOT IN (SELECT parent FROM executions
+                         WHERE status NOT IN {_FINAL} AND parent IS NOT NULL)
+                    LIMIT ?""",  # noqa: S608 - _FINAL is a constant; values are bound
+                    (before, limit),
+                )
+            ]
+            for table, column in (("nodes", "execution"), ("timeline", "execution")):
+                connection.executemany(
+                    f"DELETE FROM {table} WHERE {column} = ?",  # noqa: S608 - fixed names
+                    [(i,) for i in ids],
+                )
+            connection.executemany("DELETE FROM executions WHERE id = ?", [(i,) for i in ids])
+            return len(ids)
+
+        result: int = await self._write(write)
         return result
 
     async def save_revision(self, revision: str, files: dict[str, bytes]) -> None:

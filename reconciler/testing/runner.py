@@ -219,6 +219,9 @@ async def run_test(
                 "workflow": e.workflow,
                 "status": e.status.value,
                 "error": e.error,
+                # On the test's fake clock, which starts at START.
+                "started_at": e.started_at,
+                "finished_at": e.finished_at,
             }
             for e in started
         ]

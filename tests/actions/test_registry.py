@@ -80,6 +80,13 @@ def test_core_fail_fails_permanently_with_its_message() -> None:
         run("core.fail", {"message": "giving up"})
 
 
+def test_the_catalogue_says_core_fail_is_permanent_and_not_retried() -> None:
+    spec = default_registry().get("core.fail")
+    assert spec is not None and "permanently (not retried" in spec.summary
+    schema = spec.params.model_json_schema()
+    assert "never retried" in schema["properties"]["message"]["description"]
+
+
 KUBERNETES = {name for name in SPEC_ACTIONS if name.startswith("kubernetes.")}
 IMPLEMENTED = {
     "core.log",

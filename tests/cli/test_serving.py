@@ -117,3 +117,22 @@ def test_shell_jobs_need_their_namespaces_on_a_flag_a_variable_or_the_file(
     defaults = ServiceSettings()
     assert (defaults.shell_jobs_enabled, defaults.allow_protected_namespaces) == (False, False)
     assert defaults.own_namespace == "reconciler"
+
+
+def test_retention_is_a_duration_on_a_flag_a_variable_or_the_file(tmp_path: Path) -> None:
+    code, output = run("--retention", "30d", "--listen", "nowhere")
+    assert code == 2 and "--listen 'nowhere'" in output  # accepted; the address is not
+    code, output = run("--listen", "nowhere", env={"RECONCILER_RETENTION": "a month"})
+    assert code == 2 and "RECONCILER_RETENTION: invalid duration 'a month'" in output
+    config = tmp_path / "settings.yaml"
+    config.write_text("retention: 12h\n")
+    assert _settings(config, {}).retention == 43200.0
+    assert ServiceSettings().retention == 0.0  # off: history is kept unless asked
+
+
+def test_a_retention_under_an_hour_is_refused_naming_the_flag() -> None:
+    code, output = run("--retention", "10m", "--listen", "nowhere")
+    assert code == 2
+    assert "--retention: retention must be 0 (keep every finished execution) or at least 1h" in (
+        output
+    )

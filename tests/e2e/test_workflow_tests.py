@@ -305,3 +305,35 @@ def test_an_alert_with_a_label_over_64_kib_records_an_error_decision(tmp_path: P
         "the alert was not evaluated: alert.labels.blob holds a string of 66560 characters; "
         "the limit is 65536"
     )
+
+
+def test_waits_inside_actions_run_on_the_fake_clock() -> None:
+    """wait_ready with timeout 20s, retried after 5m: the execution ends 20s + 5m + 20s after
+    the alert on the test's clock (a wait on the real clock would leave the fake one behind)."""
+    result = reconciler("test", ROOT / "tests/fixtures/repos/wait-ready", "-o", "json")
+    reports = {r["name"]: r for r in json.loads(result.stdout)}
+    timed_out = reports["a-pod-that-never-gets-ready-times-out"]
+    assert timed_out["outcome"] == "passed", timed_out["failures"]
+    (execution,) = timed_out["executions"]
+    assert execution["error"] == (
+        "step ready failed: Pod prod/web-1 not ready after 20s: Ready is not True (ContainersNotReady)"
+    )
+    assert execution["started_at"] == "2026-01-01T00:00:00.000000Z"
+    assert execution["finished_at"] == "2026-01-01T00:05:40.000000Z"
+    ready = reports["a-ready-pod-is-ready-at-once"]
+    assert ready["outcome"] == "passed", ready["failures"]
+    assert ready["executions"][0]["finished_at"] == "2026-01-01T00:00:00.000000Z"
+    step_timeout = reports["the-step-timeout-ends-the-wait"]
+    assert step_timeout["outcome"] == "passed", step_timeout["failures"]
+    (execution,) = step_timeout["executions"]
+    assert execution["error"] == "step ready failed: timed out after 30s"
+    assert execution["finished_at"] == "2026-01-01T00:00:30.000000Z"
+    assert result.returncode == 0
+
+
+def test_k_that_matches_no_test_fails_like_pytest(tmp_path: Path) -> None:
+    (tmp_path / "repo.yaml").write_text(REPO)
+    result = reconciler("test", tmp_path, "-k", "nomatch")
+    assert result.returncode != 0
+    assert "no tests matched -k nomatch" in result.stderr + result.stdout
+    assert "3 tests" in result.stderr + result.stdout  # what there was to choose from

@@ -164,3 +164,37 @@ spec:
         await engine.close()
 
     asyncio.run(go())
+
+
+def test_one_waiting_step_is_cancelled_alone_and_retried_alone(harness: Harness) -> None:
+    engine = harness.load(FLOW)
+
+    async def go() -> None:
+        execution = await engine.start(revision="r1", workflow="two-gates", params={})
+        await engine.run_until_idle(advance_clock=False)
+        await engine.cancel(execution.id, reason="cancelled by alice", step="left")
+        left = execution.nodes["left"]
+        assert (left.phase, left.error_kind, left.error) == (
+            Phase.FAILED,
+            "cancelled",
+            "cancelled by alice",
+        )
+        assert execution.nodes["right"].phase is Phase.RUNNING  # still waits for its approval
+        assert execution.status is Status.WAITING_APPROVAL
+        with pytest.raises(ControlError, match="no unfinished step named 'left'"):
+            await engine.cancel(execution.id, step="left")
+        await engine.approve(execution.id, by="bob", step="right")
+        await engine.run_until_idle()
+        assert execution.status is Status.FAILED
+        assert execution.nodes["done"].phase is Phase.SKIPPED
+        with pytest.raises(ControlError, match="no failed or cancelled step named 'right'"):
+            await engine.retry(execution.id, step="right")
+        execution = await engine.retry(execution.id, step="left")
+        assert execution.nodes["left"].run == 2 and execution.nodes["right"].run == 1
+        await engine.run_until_idle(advance_clock=False)
+        await engine.approve(execution.id, by="carol", step="left")
+        await engine.run_until_idle()
+        assert execution.status is Status.SUCCEEDED
+        assert execution.nodes["done"].run == 2
+
+    asyncio.run(go())

@@ -267,3 +267,23 @@ def test_verify_and_polled_actions_get_their_own_timeout_not_the_interval() -> N
 
     execution = asyncio.run(go())
     assert execution.status is Status.SUCCEEDED, {k: n.error for k, n in execution.nodes.items()}
+
+
+def test_core_fail_is_permanent_whatever_the_step_retry_says(harness: Harness) -> None:
+    harness.load(
+        """
+apiVersion: reconciler.dev/v1alpha1
+kind: Workflow
+metadata: {name: give-up}
+spec:
+  steps:
+    - id: stop
+      action: core.fail
+      with: {message: nothing to do here}
+      retry: {limit: 3, backoff: 1s, on: [error, timeout]}
+"""
+    )
+    execution = harness.run("give-up")
+    stop = execution.nodes["stop"]
+    assert stop.phase is Phase.FAILED and stop.error_kind == "permanent"
+    assert stop.attempts == 1 and stop.error == "nothing to do here"

@@ -497,3 +497,63 @@ def test_batch_that_cannot_be_serialised_raises_to_its_caller_and_keeps_earlier_
     assert loaded_good.header == good_batch.executions[0]
     assert loaded_good.nodes == [good.node("restart").record()]
     assert loaded_after.header == after_batch.executions[0]
+
+
+# -- retention ---------------------------------------------------------------------------------
+
+
+def finished(records, execution_id, status=Status.SUCCEEDED, at="2024-05-01T10:00:00Z", **kw):
+    execution = records.execution(execution_id, status=status, **kw)
+    execution.finished_at = at
+    return execution
+
+
+def test_prune_finished_deletes_only_finished_executions_older_than_the_moment(store, run, records):
+    old = [finished(records, s.value, s, nodes=[Node(key="a", step="a")]) for s in FINISHED]
+    recent = finished(records, "recent", at="2024-05-01T12:00:00Z")
+    still_open = records.execution("open", status=Status.RUNNING, created_at="2024-04-01T00:00:00Z")
+    old[0].timeline.append({"at": "2024-05-01T10:00:00Z", "kind": "log"})
+
+    async def body(store):
+        await store.save(records.batch(*old, recent, still_open))
+        pruned = await store.prune_finished("2024-05-01T11:00:00Z")
+        gone = [await store.load(s.value) for s in FINISHED]
+        return pruned, gone, await store.timeline("succeeded"), await store.query(limit=10)
+
+    pruned, gone, timeline, left = run(store, body)
+
+    assert pruned == 3 and gone == [None, None, None] and timeline == []
+    assert sorted(h["id"] for h in left) == ["open", "recent"]
+
+
+def test_prune_finished_keeps_subflows_of_open_parents_and_parents_of_open_subflows(
+    store, run, records
+):
+    parent = records.execution("parent", status=Status.RUNNING)
+    done_child = finished(records, "done-child")
+    done_child.parent = "parent"
+    done_parent = finished(records, "done-parent")
+    open_child = records.execution("open-child", status=Status.RUNNING)
+    open_child.parent = "done-parent"
+    lone = finished(records, "lone")
+
+    async def body(store):
+        await store.save(records.batch(parent, done_child, done_parent, open_child, lone))
+        pruned = await store.prune_finished("2024-06-01T00:00:00Z")
+        return pruned, sorted(h["id"] for h in await store.query(limit=10))
+
+    pruned, left = run(store, body)
+
+    assert pruned == 1
+    assert left == ["done-child", "done-parent", "open-child", "parent"]
+
+
+def test_prune_finished_stops_at_its_limit(store, run, records):
+    executions = [finished(records, f"e{i}") for i in range(5)]
+
+    async def body(store):
+        await store.save(records.batch(*executions))
+        first = await store.prune_finished("2024-06-01T00:00:00Z", limit=2)
+        return first, len(await store.query(limit=10))
+
+    assert run(store, body) == (2, 3)

@@ -13,9 +13,7 @@ dry run and nothing is waited for.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -118,7 +116,7 @@ async def _evict_all(
     cluster: KubeCluster, params: k8s.DrainParams, context: ActionContext
 ) -> Progress:
     timeout = params.timeout.total_seconds()
-    deadline = time.monotonic() + timeout
+    deadline = context.clock.monotonic() + timeout
     progress = Progress()
     while True:
         for pod in await _leaving(cluster, params, progress):
@@ -132,10 +130,10 @@ async def _evict_all(
         progress.terminating = sorted(still & set(progress.evicted))
         for key in still - set(progress.evicted):
             progress.blocked.setdefault(key, f"{key} appeared on the node during the drain")
-        remaining = deadline - time.monotonic()
+        remaining = deadline - context.clock.monotonic()
         if (not progress.blocked and not progress.terminating) or remaining <= 0:
             break
-        await asyncio.sleep(min(poll_interval(timeout), remaining))
+        await context.clock.sleep(min(poll_interval(timeout), remaining))
     if params.force and progress.blocked and not context.dry_run:
         for key in sorted(progress.blocked):
             namespace, name = key.split("/", 1)

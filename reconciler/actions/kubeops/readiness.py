@@ -6,13 +6,12 @@ DaemonSet's scheduled pods are updated and available; a Pod's ``Ready`` conditio
 Node's too; a Job has completed. States that waiting cannot fix fail at once (PermanentError):
 a Deployment past its progress deadline, a failed Job, a finished Pod. Not ready within
 ``timeout``: TemporaryError saying what was still missing. Reads that fail transiently are
-retried until the deadline.
+retried until the deadline. Time is the engine's (``context.clock``): in ``reconciler test`` the
+polls move the fake clock and take no real time.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,8 @@ ACTION = "kubernetes.wait_ready"
 async def wait_ready(params: k8s.WaitReadyParams, context: ActionContext) -> dict[str, Any]:
     cluster = marker.require(context, ACTION)
     ref = Ref.of(params.kind, params.namespace, params.name)
-    started = time.monotonic()
+    clock = context.clock
+    started = clock.monotonic()
     deadline = started + params.timeout.total_seconds()
     while True:
         missing: str | None
@@ -45,14 +45,14 @@ async def wait_ready(params: k8s.WaitReadyParams, context: ActionContext) -> dic
                 return {
                     **marker.identity(ref),
                     "ready": True,
-                    "waited_seconds": round(time.monotonic() - started, 3),
+                    "waited_seconds": round(clock.monotonic() - started, 3),
                 }
-        remaining = deadline - time.monotonic()
+        remaining = deadline - clock.monotonic()
         if remaining <= 0:
             raise TemporaryError(
                 f"{ref} not ready after {format_duration(params.timeout)}: {missing}"
             )
-        await asyncio.sleep(min(params.interval.total_seconds(), remaining))
+        await clock.sleep(min(params.interval.total_seconds(), remaining))
 
 
 def _status(obj: Obj) -> dict[str, Any]:
