@@ -47,6 +47,7 @@ class ActionContext:
     log: Callable[[str, Mapping[str, Any]], None] = lambda event, fields: None
     cluster: KubeCluster | None = None  # None: no cluster configured
     http: HttpClients | None = None  # the engine's pooled HTTP clients (None: a client per call)
+    prometheus_url: str = ""  # the service's --prometheus-url: prometheus.query's default url:
 
     @property
     def marker(self) -> str:
