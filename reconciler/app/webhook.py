@@ -63,12 +63,14 @@ async def deliver(service: Service, tokens: Tokens, request: Request) -> bytes:
             401,
             "a valid webhook token (Authorization: Bearer ...) is required",
             {"WWW-Authenticate": "Bearer"},
+            # (Worded so that the log's redaction, which masks what follows "bearer", keeps it.)
             why=(
-                "no bearer token was sent"
+                "no token was sent"
                 if bearer(authorization) is None
-                else "the bearer token sent is not the one of --webhook-token-file"
+                else "the token sent does not match --webhook-token-file"
             )
-            + ": give Alertmanager's webhook_configs http_config.authorization.credentials_file",
+            + "; Alertmanager sends the one in http_config.authorization.credentials_file of "
+            "its webhook_configs",
         )
     load = service.intake.load
     try:
