@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 STATE  ?= .reconciler
+PORT   ?= 8080
 
 .PHONY: install run test check lint format typecheck layers bench clean
 
@@ -15,16 +16,21 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 ## run: the service on embedded defaults: example-repo as a local Git repository, a simulated
-## cluster (example-repo/cluster.yaml), SQLite under $(STATE), the webhook and API on
-## http://127.0.0.1:8080 (Ctrl-C stops it)
+## cluster (example-repo/cluster.yaml) with a kubeconfig for it in $(STATE)/kubeconfig, SQLite
+## under $(STATE), the webhook and API on http://127.0.0.1:$(PORT) (`make run PORT=9090`;
+## Ctrl-C stops it)
 run: install
 	rm -rf $(STATE)/example-repo && mkdir -p $(STATE) && cp -R example-repo $(STATE)/example-repo
 	git -C $(STATE)/example-repo init -q -b main
 	git -C $(STATE)/example-repo add -A
 	git -C $(STATE)/example-repo -c user.name=reconciler -c user.email=reconciler@localhost \
 		commit -q -m "example-repo"
+	@echo "reconciler: http://127.0.0.1:$(PORT); in another terminal, once it says \"serving\":"
+	@echo "  $(BIN)/reconciler status --server http://127.0.0.1:$(PORT)"
+	@echo "  kubectl --kubeconfig $(STATE)/kubeconfig get pods -A    # the simulated cluster"
 	$(BIN)/reconciler run --repo $(STATE)/example-repo --state-dir $(STATE) \
-		--cluster sim:example-repo/cluster.yaml
+		--listen 127.0.0.1:$(PORT) --cluster sim:example-repo/cluster.yaml \
+		--sim-kubeconfig $(STATE)/kubeconfig
 
 ## test: the whole test suite
 test: install

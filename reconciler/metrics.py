@@ -45,6 +45,14 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.webhook_rejected = Counter(
+            "reconciler_webhook_rejected",
+            "Webhook deliveries answered with an error, by status: 401 (no or wrong token), 413 "
+            "(over 1 MiB), 415 (not JSON), 421 (a foreign Host), 422 (not an alert payload), 503 "
+            "(not stored now: reconciler_webhook_refused_total says why).",
+            ["status"],
+            registry=r,
+        )
         self.webhook_abandoned = Counter(
             "reconciler_webhook_abandoned",
             "Webhook deliveries dropped unstored because their client had disconnected.",

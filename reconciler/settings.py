@@ -139,6 +139,36 @@ class ServiceSettings(_Section):
         description="auto (in-cluster, else a kubeconfig, else none), kubeconfig, in-cluster, "
         "none, or sim:PATH (a simulated cluster loaded from manifests)",
     )
+    # Where the service is, for the people and tools around it (docs/service.md, "Where it is").
+    sim_kubeconfig: str = Field(
+        "",
+        description="with --cluster sim:PATH, write a kubeconfig for the simulated cluster to "
+        "this file at start (kubectl --kubeconfig PATH)",
+    )
+    prometheus_url: str = Field(
+        "",
+        description="Prometheus base URL that prometheus.query steps without url: query",
+    )
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _prometheus_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{value!r} is not a URL: write the Prometheus base URL, such as "
+                "http://prometheus.monitoring.svc:9090"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _sim_kubeconfig_needs_sim(self) -> ServiceSettings:
+        if self.sim_kubeconfig and not self.cluster.startswith("sim:"):
+            raise ValueError(
+                "sim_kubeconfig (--sim-kubeconfig, RECONCILER_SIM_KUBECONFIG) is written for a "
+                "simulated cluster only: give --cluster sim:PATH, or leave it unset"
+            )
+        return self
+
     max_running_executions: int = Field(1000, ge=1, description="cap on running executions")
     max_running_steps: int = Field(256, ge=1, description="cap on running steps")
     # The webhook answers 503 with Retry-After past either bound (Alertmanager retries 5xx), so

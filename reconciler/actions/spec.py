@@ -70,6 +70,7 @@ class ActionContext:
     http: HttpClients | None = None  # the engine's pooled HTTP clients (None: a client per call)
     # Polling actions measure and wait with this, never with time.monotonic/asyncio.sleep.
     clock: Pacer = field(default_factory=RealTime)
+    prometheus_url: str = ""  # the service's --prometheus-url: prometheus.query's default url:
 
     @property
     def marker(self) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import json
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -86,15 +85,14 @@ class PrometheusQueryParams(Params):
     timeout: Duration = timedelta(seconds=10)
 
 
-PROMETHEUS_URL = "RECONCILER_PROMETHEUS_URL"  # the default `url:` of prometheus.query
-
-
 async def _prometheus(params: PrometheusQueryParams, context: ActionContext) -> dict[str, Any]:
-    """An instant query over Prometheus's HTTP API (``/api/v1/query``)."""
-    base = params.url or os.environ.get(PROMETHEUS_URL)
+    """An instant query over Prometheus's HTTP API (``/api/v1/query``); without ``url:``, the
+    service's ``--prometheus-url``."""
+    base = params.url or context.prometheus_url
     if not base:
         raise PermanentError(
-            f"prometheus.query: no Prometheus: give `url:` or set {PROMETHEUS_URL}"
+            "prometheus.query: no Prometheus: give the step a `url:`, or the service "
+            "--prometheus-url (RECONCILER_PROMETHEUS_URL, prometheus_url: in the settings file)"
         )
     query = {"query": params.query, **({"time": params.time} if params.time else {})}
     url = f"{base.rstrip('/')}/api/v1/query?{urlencode(query)}"

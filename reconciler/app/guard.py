@@ -27,7 +27,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -92,7 +92,9 @@ class Guard:
     """ASGI: refuses foreign ``Host`` names (421) and non-JSON ``POST`` bodies (415).
 
     ``posts``: the path patterns of the routes that take a ``POST``; the body of every one but
-    ``webhook_path`` is held to :data:`MAX_CONTROL_BODY` (413)."""
+    ``webhook_path`` is held to :data:`MAX_CONTROL_BODY` (413). ``rejected(scope, status,
+    detail)`` hears of each refusal of a ``POST`` to ``webhook_path`` (the webhook counts and
+    logs its refusals, these included)."""
 
     def __init__(
         self,
@@ -100,11 +102,13 @@ class Guard:
         hosts: Hosts,
         posts: Iterable[re.Pattern[str]],
         webhook_path: str,
+        rejected: Callable[[Scope, int, str], None] | None = None,
     ) -> None:
         self.app = app
         self.hosts = hosts
         self.posts = tuple(posts)
         self.webhook_path = webhook_path
+        self.rejected = rejected
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,27 +121,35 @@ class Guard:
             elif name == b"content-type":
                 content_type = value.decode("latin-1")
         if not self.hosts.accepts(host):
-            await _refuse(
-                send,
-                421,
+            detail = (
                 f"this service does not answer to the host {host!r}: add it to --allowed-hosts "
-                "(RECONCILER_ALLOWED_HOSTS) if it is one of its names",
+                "(RECONCILER_ALLOWED_HOSTS) if it is one of its names"
             )
+            self._tell(scope, 421, detail)
+            await _refuse(send, 421, detail)
         elif scope["method"] != "POST" or not any(p.match(scope["path"]) for p in self.posts):
             await self.app(scope, receive, send)
         elif not is_json(content_type):
             # POST is the one writing method a page may send across sites unasked (PUT, PATCH
             # and DELETE always need a preflight; the API has none of them).
-            await _refuse(
-                send,
-                415,
+            detail = (
                 "send the body as JSON with Content-Type: application/json (other types are "
-                "refused so that no web page can post here from another site)",
+                "refused so that no web page can post here from another site)"
             )
+            self._tell(scope, 415, detail)
+            await _refuse(send, 415, detail)
         elif scope["path"] == self.webhook_path:
             await self.app(scope, receive, send)
         else:
             await self._control(scope, receive, send)
+
+    def _tell(self, scope: Scope, status: int, detail: str) -> None:
+        if (
+            self.rejected is not None
+            and scope["path"] == self.webhook_path
+            and scope["method"] == "POST"
+        ):
+            self.rejected(scope, status, detail)
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A control ``POST``: its body read here, up to :data:`MAX_CONTROL_BODY`, then handed

@@ -314,7 +314,8 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> ASGIApp:
     posts = [
         r.path_regex for r in app.routes if isinstance(r, APIRoute) and "POST" in (r.methods or ())
     ]
-    return Guard(Webhook(app, service, webhook), hosts, posts, webhook_path=WEBHOOK)
+    alerts = Webhook(app, service, webhook)
+    return Guard(alerts, hosts, posts, webhook_path=WEBHOOK, rejected=alerts.rejected)
 
 
 def _unauthorized(message: str) -> HTTPException:

@@ -35,6 +35,7 @@ from reconciler.intake.load import Load
 from reconciler.matching.guardrails import GUARDED_COLLECTIONS, Builtin
 from reconciler.metrics import Metrics
 from reconciler.settings import ServiceSettings
+from reconciler.sim import kubeconfig
 from reconciler.sim.cluster import Cluster
 from reconciler.sim.server import SimulatedCluster, load_manifests
 from reconciler.sim.views import SimulatedView
@@ -174,6 +175,14 @@ class Service:
         )
         self.cluster, self.sim = _connect(settings.cluster)
         self.engine.steps.cluster = self.cluster
+        self.engine.steps.prometheus_url = settings.prometheus_url
+        self.listening = settings.listen  # the bound address once serving (see serving())
+        if self.sim is not None and settings.sim_kubeconfig:
+            try:
+                kubeconfig.write(Path(settings.sim_kubeconfig), self.sim.url)
+            except InputError:
+                self.sim.stop()
+                raise
         if self.cluster is not None:
             view = (
                 SimulatedView(self.sim.cluster, GUARDED_COLLECTIONS)
@@ -232,6 +241,20 @@ class Service:
         if self.sim is not None:
             self.sim.stop()
         log.info("service stopped")
+
+    def serving(self, host: str, port: int) -> None:
+        """Called once the HTTP server has bound its socket: say where everything is (the port
+        may have been 0, and the simulated cluster's always is)."""
+        self.listening = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        where: dict[str, Any] = {"url": f"http://{self.listening}"}
+        if self.cluster is not None:
+            where["cluster"] = self.cluster.name
+        if self.sim is not None:
+            where["cluster_url"] = self.sim.url
+            if self.settings.sim_kubeconfig:
+                where["kubeconfig"] = self.settings.sim_kubeconfig
+                where["try"] = f"kubectl --kubeconfig {self.settings.sim_kubeconfig} get pods -A"
+        log.info("serving", **where)
 
     def intake_working(self) -> bool:
         return any(t.get_name() == "intake" and not t.done() for t in self._tasks)
@@ -294,7 +317,10 @@ class Service:
             "store_error": self.store.write_error,
             "suspended": self.suspension,
             "dry_run": self.settings.dry_run,
+            "listen": self.listening,
             "cluster": self.cluster.name if self.cluster else "none",
+            "cluster_url": self.sim.url if self.sim is not None else None,
+            "kubeconfig": self.settings.sim_kubeconfig or None,
             "store": str(store_path(self.settings)),
             "executions": counts,
             "waiting_for_a_person": counts.get("waiting_approval", 0),

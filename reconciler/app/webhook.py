@@ -26,7 +26,7 @@ import structlog
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from reconciler.app.auth import Tokens
+from reconciler.app.auth import Tokens, bearer
 from reconciler.app.service import Service
 from reconciler.definitions.alert import Alert, parse_alerts
 from reconciler.errors import InputError, Overloaded
@@ -41,20 +41,36 @@ BIG = 64 * 1024  # a body parsed in a worker thread (about 250 alerts and more)
 class Rejected(Exception):
     """A delivery refused: the status, the detail for the client and extra headers."""
 
-    def __init__(self, status: int, detail: str, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        headers: Mapping[str, str] | None = None,
+        why: str = "",
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.headers = dict(headers or {})
+        self.why = why or detail  # for the service's log: may say more than the client is told
 
 
 async def deliver(service: Service, tokens: Tokens, request: Request) -> bytes:
     """Store one delivery; the receipt's JSON, or :class:`Rejected`."""
-    if tokens.enabled and tokens.who(request.headers.get("authorization")) is None:
+    authorization = request.headers.get("authorization")
+    if tokens.enabled and tokens.who(authorization) is None:
         raise Rejected(
             401,
             "a valid webhook token (Authorization: Bearer ...) is required",
             {"WWW-Authenticate": "Bearer"},
+            # (Worded so that the log's redaction, which masks what follows "bearer", keeps it.)
+            why=(
+                "no token was sent"
+                if bearer(authorization) is None
+                else "the token sent does not match --webhook-token-file"
+            )
+            + "; Alertmanager sends the one in http_config.authorization.credentials_file of "
+            "its webhook_configs",
         )
     load = service.intake.load
     try:
@@ -106,11 +122,29 @@ class Webhook:
             body = await deliver(self.service, self.tokens, Request(scope, receive))
         except Overloaded as exc:
             self.service.metrics.webhook_refused.labels(reason=exc.reason).inc()
+            self.rejected(scope, 503, exc.reason)
             await _answer(send, 503, _detail(str(exc)), {"Retry-After": str(exc.retry_after)})
         except Rejected as exc:
+            self.rejected(scope, exc.status, exc.why)
             await _answer(send, exc.status, _detail(exc.detail), exc.headers)
         else:
             await _answer(send, 200, body, {})
+
+    def rejected(self, scope: Scope, status: int, why: str) -> None:
+        """Count a delivery answered with an error and, for a 4xx, log it: Alertmanager does
+        not retry a 4xx, so its log would otherwise be the only place a wrong token or a broken
+        payload shows. (503s are logged where they are decided, and not under overload, where
+        each refusal must cost next to nothing.) Never a header's value: no token reaches a
+        log."""
+        self.service.metrics.webhook_rejected.labels(status=str(status)).inc()
+        if status < 500:
+            client = scope.get("client")
+            log.warning(
+                "webhook delivery rejected",
+                status=status,
+                reason=why if len(why) <= 500 else why[:500] + "...",
+                client=f"{client[0]}:{client[1]}" if client else None,
+            )
 
 
 async def _answer(send: Send, status: int, body: bytes, headers: Mapping[str, str]) -> None:

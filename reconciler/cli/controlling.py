@@ -25,6 +25,8 @@ def status(
 
 
 def _print_status(data: dict[str, Any]) -> None:
+    if data.get("listen"):
+        console.print(f"listen:    http://{escape(data['listen'])}")
     console.print(f"source:    {escape(data['source'])}")
     console.print(f"revision:  {data['active_revision'] or '(none active)'}")
     console.print(f"last sync: {data['last_sync'] or '-'}")
@@ -43,6 +45,11 @@ def _print_status(data: dict[str, Any]) -> None:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(data["executions"].items())) or "none"
     console.print(f"executions: {counts}")
     console.print(f"cluster: {escape(data['cluster'])}")
+    if data.get("cluster_url"):
+        console.print(f"  url: {escape(data['cluster_url'])}")
+    if data.get("kubeconfig"):
+        path = escape(data["kubeconfig"])
+        console.print(f"  kubeconfig: {path} (kubectl --kubeconfig {path} get pods -A)")
 
 
 def suspend(

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from reconciler.cli.output import Format, OutputOption, console, fail, print_json
+from reconciler.cli.output import Format, OutputOption, console, errors, fail, print_json
 from reconciler.cli.validating import load_paths
-from reconciler.errors import InputError
+from reconciler.errors import InputError, Problem
 
 if TYPE_CHECKING:  # the planner is imported by the command: --help must not pay for it
     from reconciler.definitions.alert import Alert
@@ -96,9 +96,7 @@ def plan(
     alerts = read_alerts(alert)
     outcome = load_paths([path])
     if outcome.revision is None:
-        for problem in outcome.problems:
-            console.print(escape(str(problem)), soft_wrap=True)
-        raise fail(f"{path} is not valid ({len(outcome.problems)} problems); fix them first", 1)
+        raise _refuse(path, outcome.problems, output, given=path != Path())
     view = read_cluster(cluster) if cluster else StaticClusterView()
     plans = build_plan(outcome.revision, alerts, default_registry(), view)
     if output is Format.json:
@@ -106,6 +104,26 @@ def plan(
         return
     for entry in plans:
         _print_alert(entry)
+
+
+def _refuse(path: Path, problems: list[Problem], output: Format, given: bool) -> typer.Exit:
+    """An invalid repository: every problem listed where the refusal is (stderr; stdout gets
+    them as JSON with ``-o json``), so that neither a pipe nor a CI log loses them."""
+    if output is Format.json:
+        print_json({"valid": False, "problems": [p.as_dict() for p in problems]})
+    for problem in problems:
+        errors.print(str(problem), soft_wrap=True, markup=False)
+    files = len({p.path for p in problems})
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    message = (
+        f"{path} is not valid ({count} in {files} file{'s' if files != 1 else ''}, listed above)"
+    )
+    if not given:
+        message += (
+            "; PATH defaults to the current folder, and every YAML file under it is read: give "
+            "the repository's folder (reconciler plan --alert FILE PATH)"
+        )
+    return fail(message + "; fix them first (reconciler validate PATH lists them too)", 1)
 
 
 def _print_alert(entry: AlertPlan) -> None:

@@ -60,6 +60,14 @@ def run(
     cluster: Annotated[
         str | None, _option("auto, kubeconfig, in-cluster, none or sim:PATH [auto]", "cluster")
     ] = None,
+    sim_kubeconfig: Annotated[
+        str | None,
+        _option("with --cluster sim:PATH, write a kubeconfig for it here", "sim_kubeconfig"),
+    ] = None,
+    prometheus_url: Annotated[
+        str | None,
+        _option("Prometheus base URL of prometheus.query steps without url:", "prometheus_url"),
+    ] = None,
     max_running_executions: Annotated[
         int | None, _option("cap on running executions [1000]", "max_running_executions")
     ] = None,
@@ -156,8 +164,10 @@ def run(
             listen=settings.listen,
         )
     app = create_app(service, webhook=webhook, api=api)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    from reconciler.app.server import Server  # says where it serves once bound
+
+    server = Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False), service
     )
     tune_gc()
     try:

@@ -73,6 +73,7 @@ class StepRunner(Starting, Waiting):
         self.step_slots = step_slots
         self.cluster: KubeCluster | None = None  # Kubernetes actions' cluster (None: none)
         self.http = HttpClients()  # HTTP actions' pooled clients, closed by Engine.close()
+        self.prometheus_url = ""  # prometheus.query's default url: (--prometheus-url)
 
     # -- starting a ready step ------------------------------------------------------------------
     async def begin(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> bool:
@@ -260,6 +261,7 @@ class StepRunner(Starting, Waiting):
             cluster=self.cluster,
             http=self.http,
             clock=Bounded(self.clock, timeout.total_seconds()) if timeout else self.clock,
+            prometheus_url=self.prometheus_url,
         )
         try:
             async with self.step_slots:

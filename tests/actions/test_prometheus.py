@@ -58,10 +58,11 @@ def prometheus() -> Iterator[str]:
         server.server_close()
 
 
-def query(**params: Any) -> dict[str, Any]:
+def query(prometheus_url: str = "", **params: Any) -> dict[str, Any]:
     spec = default_registry().get("prometheus.query")
     assert spec is not None
-    return asyncio.run(spec.call(spec.params.model_validate(params), ActionContext("e", "s", 1)))
+    context = ActionContext("e", "s", 1, prometheus_url=prometheus_url)
+    return asyncio.run(spec.call(spec.params.model_validate(params), context))
 
 
 def test_an_instant_query_answers_its_samples_and_first_value(prometheus: str) -> None:
@@ -81,11 +82,11 @@ def test_a_bad_query_fails_with_prometheus_own_message(prometheus: str) -> None:
         query(url=prometheus, query="bad(")
 
 
-def test_the_url_comes_from_the_environment_when_not_given(
+def test_the_url_comes_from_the_service_setting_when_not_given(
     prometheus: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("RECONCILER_PROMETHEUS_URL", raising=False)
-    with pytest.raises(PermanentError, match="RECONCILER_PROMETHEUS_URL"):
-        query(query="up")
+    # The variable is read by `reconciler run` as --prometheus-url, not by the action itself.
     monkeypatch.setenv("RECONCILER_PROMETHEUS_URL", prometheus)
-    assert query(query="up")["values"] == [0.25]
+    with pytest.raises(PermanentError, match="--prometheus-url"):
+        query(query="up")
+    assert query(prometheus_url=prometheus, query="up")["values"] == [0.25]

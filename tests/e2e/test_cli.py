@@ -220,7 +220,7 @@ def test_plan_refuses_an_invalid_repository_and_a_malformed_alert(tmp_path: Path
         "plan", "--alert", EXAMPLE / "alerts" / "KubePodCrashLooping.json", INVALID
     )
     assert invalid.returncode == 1
-    assert "dependency cycle" in invalid.stdout
+    assert "dependency cycle" in invalid.stderr  # where the refusal is
     bad = tmp_path / "bad.json"
     bad.write_text('{"version": "4", "alerts": [{"labels": "oops"}]}')
     malformed = reconciler("plan", "--alert", bad, "example-repo")
