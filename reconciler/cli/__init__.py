@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import structlog
 import typer
 
-from reconciler import redaction
+from reconciler import __version__, redaction
 from reconciler.cli import (
     catalogue,
     controlling,
@@ -26,7 +26,8 @@ app = typer.Typer(
     name="reconciler",
     help="GitOps engine that turns Prometheus alerts into safe, reviewed Kubernetes remediation.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion (bash, zsh, fish, PowerShell).
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -37,9 +38,21 @@ class LogFormat(enum.StrEnum):
     console = "console"
 
 
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"reconciler {__version__}\n")
+        raise typer.Exit()
+
+
 @app.callback()
 def options(
     context: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="log what the engine does")
     ] = False,
