@@ -54,9 +54,7 @@ class Client:
         try:
             # A connection per request, closed at once: a command sends one or two (``watch``
             # one per poll), and none is left open when the CLI runs in-process (tests).
-            with httpx.Client(
-                base_url=self.server, headers=self._headers, timeout=30.0
-            ) as http:
+            with httpx.Client(base_url=self.server, headers=self._headers, timeout=30.0) as http:
                 response = http.request(method, path, **options)
         except httpx.HTTPError as exc:
             raise fail(

@@ -37,9 +37,7 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def running(tmp_path: Path, utc: None) -> Iterator[Running]:
     remote = Remote(tmp_path / "git", files={"show.yaml": SHOW.read_text()})
-    with Running(
-        settings(tmp_path, remote.url), api=Tokens({"alice": "alice-token"})
-    ) as service:
+    with Running(settings(tmp_path, remote.url), api=Tokens({"alice": "alice-token"})) as service:
         wait_for(lambda: service.status()["active_revision"])
         yield service
 

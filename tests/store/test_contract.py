@@ -269,7 +269,9 @@ def listed(records):
     ]
     for execution in executions:
         # b and e were started by an OOM alert, the rest by a crash loop.
-        name, fingerprint = ("OOMKilled", "f-oom") if execution.policy == "oom" else ("Crash", "f-c")
+        name, fingerprint = (
+            ("OOMKilled", "f-oom") if execution.policy == "oom" else ("Crash", "f-c")
+        )
         execution.alert = {"labels": {"alertname": name}, "fingerprint": fingerprint}
     return records.batch(*executions)
 
