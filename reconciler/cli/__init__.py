@@ -16,6 +16,7 @@ from reconciler.cli import (
     controlling,
     executions,
     firing,
+    output,
     planning,
     serving,
     testing,
@@ -61,6 +62,7 @@ def options(
     ] = LogFormat.auto,
 ) -> None:
     """Options for every command."""
+    output.json_errors(False)  # until a command's -o json says otherwise
     # The service logs what it does by default; one-shot commands only when asked.
     level = logging.INFO if verbose or context.invoked_subcommand == "run" else logging.WARNING
     pretty = log_format is LogFormat.console or (

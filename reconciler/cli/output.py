@@ -28,9 +28,14 @@ _json_errors = False
 
 
 def _remember(value: Format) -> Format:
-    global _json_errors
-    _json_errors = value is Format.json
+    json_errors(value is Format.json)
     return value
+
+
+def json_errors(on: bool) -> None:
+    """Errors as JSON from now on (``-o json``), or for people (each command starts so)."""
+    global _json_errors
+    _json_errors = on
 
 
 OutputOption = Annotated[
