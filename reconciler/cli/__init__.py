@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO, cast
 
 import structlog
 import typer
@@ -81,9 +81,21 @@ def options(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(cast("TextIO", _CurrentStderr())),
         cache_logger_on_first_use=True,
     )
+
+
+class _CurrentStderr:
+    """``sys.stderr`` as it is when a line is written, not when logging was set up: loggers are
+    cached on first use, and a stream swapped in meanwhile (an in-process CLI run's capture, since
+    closed) must not keep receiving their lines."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 app.command("validate")(validating.validate)
