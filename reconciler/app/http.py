@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
@@ -34,6 +34,7 @@ from reconciler.app.webhook import PATH as WEBHOOK
 from reconciler.app.webhook import Rejected, Webhook, deliver
 from reconciler.definitions.alert import Alert, WebhookPayload
 from reconciler.engine.control import ControlError
+from reconciler.engine.state import Status, iso
 from reconciler.errors import EngineError
 
 log = structlog.get_logger("reconciler.api")
@@ -188,13 +189,27 @@ def create_app(service: Service, *, webhook: Tokens, api: Tokens) -> ASGIApp:
 
     @app.get("/api/v1/executions", tags=["executions"], dependencies=read, responses=_answers(401))
     async def list_executions(
-        status: str | None = None,
+        status: Status | None = None,
         workflow: str | None = None,
         policy: str | None = None,
+        target: str | None = None,
+        since: Annotated[
+            AwareDatetime | None, Query(description="created at or after this time (RFC 3339)")
+        ] = None,
+        alert: Annotated[
+            str | None, Query(description="started by an alert of this name or fingerprint")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
+        """Executions, newest first; every filter given must hold."""
         headers = await service.store.query(
-            status=status, workflow=workflow, policy=policy, limit=limit
+            status=status,
+            workflow=workflow,
+            policy=policy,
+            target=target,
+            since=iso(since) if since else None,
+            alert=alert,
+            limit=limit,
         )
         return [summary(h) for h in headers]
 

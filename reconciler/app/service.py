@@ -22,7 +22,7 @@ import structlog
 from reconciler.actions import kube
 from reconciler.actions.registry import Registry, default_registry
 from reconciler.app import retention
-from reconciler.app.views import execution_view
+from reconciler.app.views import definition_order, execution_view
 from reconciler.controller.reconcile import Reconciler
 from reconciler.engine.clock import Clock, SystemClock
 from reconciler.engine.engine import Engine, Limits
@@ -340,8 +340,12 @@ class Service:
         if stored is None:
             return None
         execution = Execution.from_records(stored.header, stored.nodes)
+        # Steps in workflow order when its revision is loaded (it is while anything runs).
+        revision = self.engine.revisions.get(execution.revision)
+        workflow = revision.workflows.get(execution.workflow) if revision else None
         return execution_view(
             execution,
             await self.store.timeline(execution_id),
             await self.store.decisions(execution=execution_id),
+            definition_order(workflow.children) if workflow else None,
         )

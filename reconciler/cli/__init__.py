@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO, cast
 
 import typer
 
@@ -21,6 +21,7 @@ from reconciler.cli import (
     controlling,
     executions,
     firing,
+    output,
     planning,
     serving,
     testing,
@@ -31,7 +32,8 @@ app = typer.Typer(
     name="reconciler",
     help="GitOps engine that turns Prometheus alerts into safe, reviewed Kubernetes remediation.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion (bash, zsh, fish, PowerShell).
+    add_completion=True,
     pretty_exceptions_enable=False,
     # Click's plain help, for every command and group: typer's rich help imports rich's
     # markdown, traceback and pretty modules, half of what `reconciler --help` cost.
@@ -45,9 +47,23 @@ class LogFormat(enum.StrEnum):
     console = "console"
 
 
+def _version(value: bool) -> None:
+    if value:
+        from reconciler import __version__  # read from the package metadata only when asked
+
+        sys.stdout.write(f"reconciler {__version__}\n")
+        raise typer.Exit()
+
+
 @app.callback()
 def options(
     context: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="log what the engine does")
     ] = False,
@@ -60,6 +76,7 @@ def options(
 
     from reconciler import redaction
 
+    output.json_errors(False)  # until a command's -o json says otherwise
     # The service logs what it does by default; one-shot commands only when asked.
     level = logging.INFO if verbose or context.invoked_subcommand == "run" else logging.WARNING
     pretty = log_format is LogFormat.console or (
@@ -78,9 +95,21 @@ def options(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(cast("TextIO", _CurrentStderr())),
         cache_logger_on_first_use=True,
     )
+
+
+class _CurrentStderr:
+    """``sys.stderr`` as it is when a line is written, not when logging was set up: loggers are
+    cached on first use, and a stream swapped in meanwhile (an in-process CLI run's capture, since
+    closed) must not keep receiving their lines."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 app.command("validate")(validating.validate)

@@ -39,10 +39,7 @@ class Client:
                 token = Path(token_file).read_text().strip()
             except OSError as exc:
                 raise fail(f"--token-file {token_file}: cannot read it ({exc.strerror})") from exc
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        import httpx  # with the client commands only: `reconciler --help` does not pay for it
-
-        self._http = httpx.Client(base_url=self.server, headers=headers, timeout=30.0)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def get(self, path: str, **params: Any) -> Any:
         return self._send("GET", path, params={k: v for k, v in params.items() if v is not None})
@@ -56,7 +53,10 @@ class Client:
         import httpx
 
         try:
-            response = self._http.request(method, path, **options)
+            # A connection per request, closed at once: a command sends one or two (``watch``
+            # one per poll), and none is left open when the CLI runs in-process (tests).
+            with httpx.Client(base_url=self.server, headers=self._headers, timeout=30.0) as http:
+                response = http.request(method, path, **options)
         except httpx.HTTPError as exc:
             raise fail(
                 f"cannot reach the service at {self.server} ({type(exc).__name__}: {exc}); is "

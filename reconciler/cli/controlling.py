@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from reconciler.cli.client import DEFAULT_SERVER, ServerOption, TokenOption, connect
 from reconciler.cli.output import Format, OutputOption, console, print_json
+from reconciler.cli.showing import when
 
 
 def status(
@@ -29,7 +30,7 @@ def _print_status(data: dict[str, Any]) -> None:
         console.print(f"listen:    http://{escape(data['listen'])}")
     console.print(f"source:    {escape(data['source'])}")
     console.print(f"revision:  {data['active_revision'] or '(none active)'}")
-    console.print(f"last sync: {data['last_sync'] or '-'}")
+    console.print(f"last sync: {when(data['last_sync'])}")
     for condition in data["conditions"]:
         line = f"{condition['type']}={condition['status']} ({condition['reason']})"
         if condition["message"]:
@@ -41,7 +42,9 @@ def _print_status(data: dict[str, Any]) -> None:
         console.print(f"[red]STORE CANNOT WRITE[/red] {escape(data['store_error'])} (retrying)")
     suspended = data.get("suspended")
     if suspended:
-        console.print(f"[red]SUSPENDED[/red] {escape(suspended['reason'])} at {suspended['at']}")
+        console.print(
+            f"[red]SUSPENDED[/red] {escape(suspended['reason'])} at {when(suspended['at'])}"
+        )
     counts = ", ".join(f"{k} {v}" for k, v in sorted(data["executions"].items())) or "none"
     console.print(f"executions: {counts}")
     console.print(f"cluster: {escape(data['cluster'])}")

@@ -2,33 +2,38 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from reconciler.cli import showing
 from reconciler.cli.client import DEFAULT_SERVER, Client, ServerOption, TokenOption, connect
-from reconciler.cli.output import Format, OutputOption, console, print_json
+from reconciler.cli.output import Format, OutputOption, console, fail, print_json
+from reconciler.durations import EXAMPLES, parse_duration
+from reconciler.engine.state import Status
 
 app = typer.Typer(help="List, show and operate executions.", no_args_is_help=True)
 
 IdArgument = Annotated[str, typer.Argument(help="execution id")]
-STATUS_STYLE = {
-    "succeeded": "green",
-    "failed": "red",
-    "cancelled": "yellow",
-    "waiting_approval": "magenta",
-    "paused": "yellow",
-    "running": "cyan",
-}
+_status = showing.status
 
 
 @app.command("list")
 def list_(
-    status: Annotated[str | None, typer.Option(help="only this status")] = None,
+    status: Annotated[Status | None, typer.Option(help="only this status")] = None,
     workflow: Annotated[str | None, typer.Option(help="only this workflow")] = None,
     policy: Annotated[str | None, typer.Option(help="only this policy")] = None,
+    target: Annotated[str | None, typer.Option(help="only this target")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help=f"created since: a duration ago ({EXAMPLES}) or an RFC 3339 time"),
+    ] = None,
+    alert: Annotated[
+        str | None, typer.Option(help="only those started by an alert of this name or fingerprint")
+    ] = None,
     limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 50,
     server: ServerOption = DEFAULT_SERVER,
     token_file: TokenOption = None,
@@ -36,14 +41,22 @@ def list_(
 ) -> None:
     """Executions, newest first."""
     rows = connect(server, token_file).get(
-        "/api/v1/executions", status=status, workflow=workflow, policy=policy, limit=limit
+        "/api/v1/executions",
+        status=status.value if status else None,
+        workflow=workflow,
+        policy=policy,
+        target=target,
+        since=_since(since) if since else None,
+        alert=alert,
+        limit=limit,
     )
     if output is Format.json:
         print_json(rows)
         return
     table = Table(box=None, pad_edge=False)
-    for column in ("ID", "WORKFLOW", "POLICY", "TARGET", "STATUS", "CREATED", "REASON"):
+    for column in ("ID", "WORKFLOW", "POLICY", "TARGET", "STATUS", f"CREATED ({showing.zone()})"):
         table.add_column(column)
+    table.add_column("REASON")
     for row in rows:
         table.add_row(
             row["id"],
@@ -51,60 +64,60 @@ def list_(
             row["policy"] or "-",
             row["target"] or "-",
             _status(row["status"]),
-            row["created_at"][:19].replace("T", " "),
+            showing.when(row["created_at"], date=True).rsplit(" ", 1)[0],
             escape(row.get("reason") or row.get("error") or ""),
         )
     console.print(table if rows else "no executions")
 
 
+def _since(text: str) -> str:
+    """``--since`` as a UTC time: ``2h`` ago, or a time as written (with its zone)."""
+    try:
+        return (datetime.now(UTC) - parse_duration(text)).isoformat()
+    except ValueError:
+        pass
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise fail(
+            f"--since {text!r}: give a duration ago ({EXAMPLES}) or an RFC 3339 time with its "
+            "zone (2026-01-02T10:00:00Z)"
+        )
+    return at.astimezone(UTC).isoformat()
+
+
 @app.command()
 def show(
     execution: IdArgument,
+    logs: Annotated[
+        bool, typer.Option("--logs", help="also print what each step wrote to stdout and stderr")
+    ] = False,
     server: ServerOption = DEFAULT_SERVER,
     token_file: TokenOption = None,
     output: OutputOption = Format.text,
 ) -> None:
-    """One execution: its steps, attempts, outputs, timeline and decisions."""
+    """One execution: its steps and attempts with their times, approvals, outputs, decisions."""
     view = connect(server, token_file).get(f"/api/v1/executions/{execution}")
     if output is Format.json:
         print_json(view)
         return
-    _print_view(view)
+    console.print(showing.render(view, logs=logs))
 
 
-def _print_view(view: dict[str, Any]) -> None:
-    console.print(f"[bold]{escape(view['id'])}[/bold]  {_status(view['status'])}", markup=True)
-    for name in ("workflow", "policy", "target", "mode", "revision", "reason", "error"):
-        if view.get(name):
-            console.print(f"  {name}: {escape(str(view[name]))}")
-    table = Table(box=None, pad_edge=False, title=None)
-    for column in ("STEP", "PHASE", "ATTEMPTS", "STARTED", "FINISHED", "DETAIL"):
-        table.add_column(column)
-    for step in view["steps"]:
-        detail = step.get("error") or step.get("message") or step.get("reason") or ""
-        if step.get("waiting"):
-            detail = f"waiting: {step['waiting']} {detail}".strip()
-        table.add_row(
-            step["key"],
-            _status(step["phase"]),
-            str(step["attempts"]),
-            (step["started_at"] or "")[11:19],
-            (step["finished_at"] or "")[11:19],
-            escape(str(detail)),
-        )
-    console.print(table)
-    if view.get("outputs"):
-        console.print(f"  outputs: {escape(str(view['outputs']))}")
-    for decision in view.get("decisions", []):
-        console.print(
-            f"  decision: {decision['decision']} by policy {decision['policy']} "
-            f"for alert {decision['alertname']} {escape(decision.get('reason') or '')}"
-        )
+@app.command()
+def watch(
+    execution: IdArgument,
+    interval: Annotated[float, typer.Option(help="seconds between polls", min=0.05)] = 1.0,
+    server: ServerOption = DEFAULT_SERVER,
+    token_file: TokenOption = None,
+) -> None:
+    """Follow an execution live until it succeeds, fails or is cancelled."""
+    from reconciler.cli import watching  # rich.live only for this command
 
-
-def _status(status: str) -> str:
-    style = STATUS_STYLE.get(status)
-    return f"[{style}]{status}[/{style}]" if style else status
+    code = watching.follow(connect(server, token_file), execution, interval)
+    raise typer.Exit(code)
 
 
 def _operate(

@@ -22,8 +22,25 @@ class Format(enum.StrEnum):
     json = "json"
 
 
+# Whether errors are JSON (``{"error": "..."}`` on stdout): set by ``-o`` for the command
+# being run, so that a tool reading its JSON reads its failures the same way.
+_json_errors = False
+
+
+def _remember(value: Format) -> Format:
+    json_errors(value is Format.json)
+    return value
+
+
+def json_errors(on: bool) -> None:
+    """Errors as JSON from now on (``-o json``), or for people (each command starts so)."""
+    global _json_errors
+    _json_errors = on
+
+
 OutputOption = Annotated[
-    Format, typer.Option("--output", "-o", help="text for people, json for tools")
+    Format,
+    typer.Option("--output", "-o", help="text for people, json for tools", callback=_remember),
 ]
 
 
@@ -32,6 +49,10 @@ def print_json(data: Any) -> None:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print an error for a person and return the exit to raise."""
+    """Print an error for a person (or, with ``-o json``, as JSON on stdout) and return the
+    exit to raise."""
+    if _json_errors:
+        print_json({"error": message, "exit_code": code})
+        return typer.Exit(code)
     errors.print(f"[red]error:[/red] {message}", markup=True)
     return typer.Exit(code)

@@ -152,6 +152,9 @@ class StepRunner(Starting, Waiting):
         node.attempt_open = True
         node.waiting = None
         node.wake_at = None
+        # When this attempt began: a failed one's retry note carries it, the last one's ends
+        # with the step (``executions show`` lists every attempt with its times).
+        node.data["attempt_started"] = iso(self.clock.now())
         execution.touch(node)
 
     async def attempt(self, execution: Execution, workflow: CompiledWorkflow, node: Node) -> None:
@@ -318,7 +321,9 @@ class StepRunner(Starting, Waiting):
                 now,
                 "retry",
                 key=node.key,
+                run=node.run,
                 attempt=node.attempts,
+                started=node.data.get("attempt_started"),
                 error=message,
                 after=delay.total_seconds(),
             )

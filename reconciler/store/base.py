@@ -71,8 +71,14 @@ class Store(Protocol):
         status: str | None = None,
         workflow: str | None = None,
         policy: str | None = None,
+        target: str | None = None,
+        since: str | None = None,
+        alert: str | None = None,
         limit: int = 100,
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[dict[str, Any]]:
+        """Executions' headers, newest first: each filter given must hold (``since``: created
+        at or after this UTC timestamp; ``alert``: started by an alert of this name or
+        fingerprint)."""
 
     async def timeline(self, execution_id: str) -> list[dict[str, Any]]: ...
 

@@ -71,6 +71,9 @@ class MemoryStore(MemoryIntake):
         status: str | None = None,
         workflow: str | None = None,
         policy: str | None = None,
+        target: str | None = None,
+        since: str | None = None,
+        alert: str | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         rows = [
@@ -79,6 +82,9 @@ class MemoryStore(MemoryIntake):
             if (status is None or h["status"] == status)
             and (workflow is None or h["workflow"] == workflow)
             and (policy is None or h["policy"] == policy)
+            and (target is None or h["target"] == target)
+            and (since is None or h["created_at"] >= since)
+            and (alert is None or _from_alert(h, alert))
         ]
         rows.sort(key=lambda h: h["created_at"], reverse=True)
         copied: list[dict[str, Any]] = _copy(rows[:limit])
@@ -128,3 +134,10 @@ class MemoryStore(MemoryIntake):
     async def load_revision(self, revision: str) -> dict[str, bytes] | None:
         files = self._revisions.get(revision)
         return dict(files) if files is not None else None
+
+
+def _from_alert(header: dict[str, Any], alert: str) -> bool:
+    """Started by an alert of this name or fingerprint."""
+    started_by = header.get("alert") or {}
+    name = (started_by.get("labels") or {}).get("alertname")
+    return alert in (name, started_by.get("fingerprint"))

@@ -68,14 +68,31 @@ class SqliteExecutions:
         status: str | None = None,
         workflow: str | None = None,
         policy: str | None = None,
+        target: str | None = None,
+        since: str | None = None,
+        alert: str | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         def read(connection: sqlite3.Connection) -> list[dict[str, Any]]:
             clauses, values = [], []
-            for column, value in (("status", status), ("workflow", workflow), ("policy", policy)):
+            for column, value in (
+                ("status", status),
+                ("workflow", workflow),
+                ("policy", policy),
+                ("target", target),
+            ):
                 if value is not None:
                     clauses.append(f"{column} = ?")
                     values.append(value)
+            if since is not None:
+                clauses.append("created_at >= ?")
+                values.append(since)
+            if alert is not None:
+                clauses.append(
+                    "? IN (json_extract(header, '$.alert.labels.alertname'), "
+                    "json_extract(header, '$.alert.fingerprint'))"
+                )
+                values.append(alert)
             where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
             # The clauses are fixed strings; every value is a bound parameter.
             rows = connection.execute(

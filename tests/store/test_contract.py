@@ -257,18 +257,23 @@ def listed(records):
         ("d", "restart-pod", "crashloop", Status.RUNNING),
         ("e", "scale-up", "oom", Status.FAILED),
     ]
-    return records.batch(
-        *(
-            records.execution(
-                execution_id,
-                workflow=workflow,
-                policy=policy,
-                status=status,
-                created_at=f"2024-05-01T10:0{minute}:00Z",
-            )
-            for minute, (execution_id, workflow, policy, status) in enumerate(rows)
+    executions = [
+        records.execution(
+            execution_id,
+            workflow=workflow,
+            policy=policy,
+            status=status,
+            created_at=f"2024-05-01T10:0{minute}:00Z",
         )
-    )
+        for minute, (execution_id, workflow, policy, status) in enumerate(rows)
+    ]
+    for execution in executions:
+        # b and e were started by an OOM alert, the rest by a crash loop.
+        name, fingerprint = (
+            ("OOMKilled", "f-oom") if execution.policy == "oom" else ("Crash", "f-c")
+        )
+        execution.alert = {"labels": {"alertname": name}, "fingerprint": fingerprint}
+    return records.batch(*executions)
 
 
 @pytest.mark.parametrize(
@@ -282,8 +287,27 @@ def listed(records):
         ({"status": "cancelled"}, []),
         ({"limit": 2}, ["e", "d"]),
         ({"workflow": "restart-pod", "limit": 1}, ["d"]),
+        ({"target": "shop/c"}, ["c"]),
+        ({"since": "2024-05-01T10:03:00Z"}, ["e", "d"]),
+        ({"alert": "OOMKilled"}, ["e", "b"]),
+        ({"alert": "f-c", "since": "2024-05-01T10:02:00Z"}, ["d", "c"]),
+        ({"alert": "Nothing"}, []),
     ],
-    ids=["all", "status", "workflow", "policy", "all-filters", "no-match", "limit", "filter-limit"],
+    ids=[
+        "all",
+        "status",
+        "workflow",
+        "policy",
+        "all-filters",
+        "no-match",
+        "limit",
+        "filter-limit",
+        "target",
+        "since",
+        "alert-name",
+        "alert-fingerprint",
+        "alert-none",
+    ],
 )
 def test_query_filters_and_lists_newest_first(store, run, listed, filters, expected):
     async def body(store):
