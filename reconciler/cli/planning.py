@@ -108,9 +108,8 @@ def plan(
 
 def _refuse(path: Path, problems: list[Problem], output: Format, given: bool) -> typer.Exit:
     """An invalid repository: every problem listed where the refusal is (stderr; stdout gets
-    them as JSON with ``-o json``), so that neither a pipe nor a CI log loses them."""
-    if output is Format.json:
-        print_json({"valid": False, "problems": [p.as_dict() for p in problems]})
+    them as JSON with ``-o json``, in the one error document), so that neither a pipe nor a CI
+    log loses them."""
     for problem in problems:
         errors.print(str(problem), soft_wrap=True, markup=False)
     files = len({p.path for p in problems})
@@ -123,7 +122,12 @@ def _refuse(path: Path, problems: list[Problem], output: Format, given: bool) ->
             "; PATH defaults to the current folder, and every YAML file under it is read: give "
             "the repository's folder (reconciler plan --alert FILE PATH)"
         )
-    return fail(message + "; fix them first (reconciler validate PATH lists them too)", 1)
+    message += "; fix them first (reconciler validate PATH lists them too)"
+    if output is Format.json:
+        listed = [p.as_dict() for p in problems]
+        print_json({"valid": False, "problems": listed, "error": message, "exit_code": 1})
+        return typer.Exit(1)
+    return fail(message, 1)
 
 
 def _print_alert(entry: AlertPlan) -> None:
