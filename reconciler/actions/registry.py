@@ -86,5 +86,5 @@ def _friendly(error: Any, model: type[BaseModel]) -> str:
 
 
 def default_registry() -> Registry:
-    """The process-wide registry; later issues register implementations on it."""
+    """The process-wide registry: every built-in action, as the CLI, the service and the tests see it."""
     return _default

@@ -1,6 +1,6 @@
 """Matching one alert against every policy of a revision, in priority order.
 
-Used by ``plan``, the WorkflowTest runner and (later) the intake. For each policy whose ``match``
+Used by ``plan`` and the intake (which ``reconciler test`` runs too). For each policy whose ``match``
 holds, the params are rendered (workflow defaults filled in) and the target computed. A match
 expression that errors (a label the alert lacks, say) is a non-match, reported with the reason.
 """
