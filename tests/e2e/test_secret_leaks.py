@@ -14,16 +14,15 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
-from servicekit import GIT_ENV, Remote, wait_for
+from servicekit import GIT_ENV, Remote, http_peer, wait_for
 
 SECRET = "Sup3r-s3cret/Token+42&more"
 DATABASE_URL = "postgres://app:db-pass-9876@db.internal:5432/app"
@@ -105,15 +104,8 @@ class Echo(BaseHTTPRequestHandler):
 @pytest.fixture
 def echo() -> Iterator[str]:
     Echo.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with http_peer(Echo) as url:
+        yield url
 
 
 WORKFLOW = """\

@@ -4,15 +4,14 @@ queries it (a local server speaking Prometheus's query API)."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from servicekit import Remote, Running, alert, settings, wait_for
+from servicekit import Remote, Running, alert, http_peer, settings, wait_for
 
 DEFINITIONS = """\
 apiVersion: reconciler.dev/v1alpha1
@@ -55,15 +54,8 @@ class Prometheus(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def prometheus() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Prometheus)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with http_peer(Prometheus) as url:
+        yield url
 
 
 def test_a_query_without_url_goes_to_the_services_prometheus_url(
